@@ -1,0 +1,144 @@
+"""The ``cartsim`` command line: ``run`` and ``scenarios``.
+
+Bad input (a parameter, a scenario, a flag) stops with one line on stderr that
+names it, the value and what is allowed, exit status 2, and nothing written.
+Outputs are written to a temporary folder next to ``--out`` and moved into
+place only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sim.scenario import CARTScenario, ScenarioError, load_scenario, parse_overrides, preset_description, preset_files
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(Exception):
+    """A one-line complaint about the command line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage on two)
+        raise BadInput(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="cartsim", description="Agent-based simulation of CAR-T cell therapy against solid tumours.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="run one scenario and write time series, summary and figures",
+                         description="Run one scenario (a preset name or a TOML file; default: the built-in "
+                                     "gastric CLDN18.2 intravenous scenario).")
+    run.add_argument("scenario", nargs="?", default=None, help="preset name (see `cartsim scenarios`) or FILE.toml")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a parameter, e.g. --set dose=5e8 (repeatable)")
+    run.add_argument("--days", type=int, help="simulated days (overrides the scenario)")
+    run.add_argument("--seed", type=int, help="random seed (overrides the scenario)")
+    run.add_argument("--out", type=Path, help="output folder (new or empty; default: ./cartsim-out/NAME-TIME)")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object and nothing else")
+    sc = sub.add_parser("scenarios", help="list the scenario presets, one line each",
+                        description="List scenario presets; with --parameters, every parameter with unit and range.")
+    sc.add_argument("--parameters", action="store_true", help="list every parameter: name, default, unit, meaning")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cartsim`` console script."""
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "scenarios":
+            return _scenarios(args)
+        return _run(args)
+    except (BadInput, ScenarioError) as err:
+        print(f"cartsim: {err}" if not str(err).startswith("cartsim") else str(err), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("cartsim: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _scenarios(args) -> int:
+    if args.parameters:
+        print("\n".join(CARTScenario.describe()))
+        return 0
+    print(f"{'default':28s} built-in defaults: {CARTScenario().target} lesion in the {CARTScenario().site}, "
+          f"{CARTScenario().route} (the scenario `cartsim run` uses)")
+    for name, path in preset_files().items():
+        print(f"{name:28s} {preset_description(path)}")
+    return 0
+
+
+def _run(args) -> int:
+    overrides = parse_overrides(args.overrides)
+    if args.days is not None:
+        overrides["days"] = args.days
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    scenario = load_scenario(args.scenario, overrides)
+    name = Path(args.scenario).stem if args.scenario else "default"
+    out = args.out or Path("cartsim-out") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInput(f"--out {out}: exists and is not an empty folder; choose a new one (earlier results are never overwritten)")
+
+    from sim.model import run
+
+    result = run(scenario, progress=not args.json)
+    _write(result, out)
+    if args.json:
+        print(json.dumps(result.summary))
+    else:
+        print(_readable(result, name, out))
+    return 0
+
+
+def _write(result, out: Path) -> None:
+    """Write all outputs into a temporary sibling folder, then move it to ``out``."""
+    from sim import plots
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".cartsim-", dir=out.parent))
+    try:
+        result.timeseries.to_csv(tmp / "timeseries.csv", index=False)
+        result.scans.to_csv(tmp / "scans.csv", index=False)
+        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+        (tmp / "scenario.toml").write_text(result.scenario.to_toml())
+        plots.timecourse(result, tmp / "timecourse.png")
+        plots.lattice(result, tmp / "lattice.png")
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _readable(result, name: str, out: Path) -> str:
+    s, r = result.scenario, result.summary
+    scans = "  ".join(f"d{int(row.day)} {row.apparent_mm:.0f}mm {row.call or 'baseline'}"
+                      for row in result.scans.itertuples())
+    lines = [
+        f"cartsim run: {name}: {s.target} lesion in the {s.site}, {s.route}, dose {s.dose:.3g} cells, "
+        f"{s.days} days, seed {s.seed}",
+        f"  best response      {r['best_response']} ({r['best_pct_change']:+.1f}% longest diameter)"
+        f"{', pseudo-progression' if r['pseudo_progression'] else ''}{', relapse' if r['relapse'] else ''}",
+        f"  scans              {scans}",
+        f"  tumour cells       {r['baseline_tumor_cells']} at day 0 -> {r['final_tumor_cells']} at day {s.days}; "
+        f"antigen-negative {100 * r['antigen_negative_fraction_end']:.0f}% at the end "
+        f"(set {100 * s.antigen_negative_fraction:.0f}% at start)",
+        f"  CAR-T in blood     peak {r['cart_peak']:.3g} cells on day {r['cart_peak_day']}, {r['cart_end']:.3g} at the end",
+        f"  CAR-T in lesion    peak {r['cart_lesion_peak']} cells on the lattice, {r['cart_lesion_end']} at the end",
+        f"  toxicity           CRS grade {r['crs_grade']} (proxy); normal target-bearing cells killed "
+        f"{100 * r['normal_cells_killed_fraction']:.1f}%",
+        f"  written to         {out}/ (timeseries.csv, scans.csv, summary.json, scenario.toml, timecourse.png, lattice.png)",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

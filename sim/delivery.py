@@ -1,0 +1,121 @@
+"""Delivery routes: where, when and how many CAR-T cells enter the lattice.
+
+A route (``seeds/routes.toml``) sends ``systemic_share`` of the dose into blood
+and ``local_share[site]`` straight to the lesion region; the rest is lost to
+other tissue. Local cells arrive over ``window_h`` hours after ``delay_h`` hours
+at the route's entry geometry: ``vessels`` (intravenous, hepatic arterial),
+``surface`` (the site's cavity- or CSF-facing edge: intraperitoneal, intrapleural,
+intraventricular) or ``core`` (intratumoral bolus). Blood cells reach the lesion
+later by homing through vessels (``sim.tcells.BloodCompartment``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import tables
+
+CELLS_PER_CM3 = 1e9
+"""Tumour cells per cm3 of tumour (DESIGN.md, scale)."""
+
+
+def cells_to_agents(cells: float, lattice_tumor_cells: float, reference_tumor_cells: float) -> float:
+    """Expected CAR-T agents on the lattice for ``cells`` clinical CAR-T cells.
+
+    The lattice is a representative cross-section of tumour tissue, one site per
+    cell. Cells spread over ``reference_tumor_cells`` tumour cells (the patient's
+    burden, or one injected lesion) reach the lattice in proportion to the tumour
+    cells it holds::
+
+        agents = cells [CAR-T cells] x lattice_tumor_cells [cells] / reference_tumor_cells [cells]
+
+    e.g. 2.5e8 infused cells, 40% to the lesion region, 50 cm3 of burden (5e10
+    cells) and 2,000 tumour cells on the lattice: 2.5e8 x 0.4 x 2e3 / 5e10 = 4 agents.
+    Each agent is then one real cell; blood expansion and local division multiply them.
+    """
+    return cells * lattice_tumor_cells / reference_tumor_cells
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route's data for one lesion site (see the module docstring)."""
+
+    name: str
+    entry: str
+    reaches: str
+    delay_h: float
+    window_h: float
+    systemic_share: float
+    local_share: float
+
+    @classmethod
+    def for_site(cls, route: str, site: str) -> Route:
+        """The route's row of ``seeds/routes.toml`` with the local share for ``site``."""
+        row = tables.routes()[route]
+        return cls(route, row["entry"], row["reaches"], float(row["delay_h"]), float(row["window_h"]),
+                   float(row["systemic_share"]), float(row["local_share"].get(site, 0.0)))
+
+
+def lesion_cells(diameter_mm: float) -> float:
+    """Tumour cells in a spherical lesion of the given diameter (1e9 cells/cm3)."""
+    return np.pi / 6 * (diameter_mm / 10) ** 3 * CELLS_PER_CM3
+
+
+class Delivery:
+    """The infusion plan of one run: local arrivals, blood input and entry sites.
+
+    Args:
+        scenario: ``dose``, ``route``, ``site``, ``tumor_burden_cm3``,
+            ``lesion_diameter_mm`` and ``debulking_fraction``.
+        tissue: the seeded (and debulked) tissue, for the lattice scale and entry sites.
+    """
+
+    def __init__(self, scenario, tissue):
+        s = scenario
+        self.route = Route.for_site(s.route, s.site)
+        remaining = 1 - s.debulking_fraction
+        self.burden_cells = s.tumor_burden_cm3 * CELLS_PER_CM3 * remaining
+        self.lesion_cells = min(lesion_cells(s.lesion_diameter_mm) * remaining, self.burden_cells)
+        self.lattice_tumor_cells = max(tissue.tumor_cells(), 1)
+        reference = self.lesion_cells if self.route.reaches == "lesion" else self.burden_cells
+        self.local_cells = s.dose * self.route.local_share
+        self.systemic_cells = s.dose * self.route.systemic_share
+        self.lost_cells = s.dose - self.local_cells - self.systemic_cells
+        self.local_agents = cells_to_agents(self.local_cells, self.lattice_tumor_cells, reference)
+        self.burden_share = self.lesion_cells / self.burden_cells if self.route.reaches == "lesion" else 1.0
+        """Share of the patient's burden that the lattice stands for (cytokine scaling)."""
+        self.entry_sites = {"vessels": self._vessel_sites(tissue), "surface": self._surface_sites(tissue),
+                            "core": self._core_sites(tissue)}
+
+    def homing_agents(self, homed_cells: float) -> float:
+        """Expected agents entering the lattice when ``homed_cells`` home into the burden."""
+        return cells_to_agents(homed_cells, self.lattice_tumor_cells, self.burden_cells)
+
+    def in_window(self, hour: float, dt_h: float) -> float:
+        """Share of the route's local and systemic cells released in [hour, hour + dt_h)."""
+        start, end = self.route.delay_h, self.route.delay_h + self.route.window_h
+        return max(0.0, min(hour + dt_h, end) - max(hour, start)) / (end - start)
+
+    @staticmethod
+    def _vessel_sites(tissue) -> np.ndarray:
+        """Vessels in and around the lesion (within 1.5 radii); else the lesion rim."""
+        x, y = np.indices(tissue.shape)
+        near = np.hypot(x - tissue.center[0], y - tissue.center[1]) < 1.5 * tissue.radius
+        sites = np.argwhere(tissue.vessel & near)
+        if len(sites) == 0:
+            sites = np.argwhere(near & ~(np.hypot(x - tissue.center[0], y - tissue.center[1]) < 0.9 * tissue.radius))
+        return sites
+
+    @staticmethod
+    def _surface_sites(tissue) -> np.ndarray:
+        """The two rows of the lattice edge that face the cavity or CSF (top edge)."""
+        w, h = tissue.shape
+        return np.array([(x, y) for x in range(w) for y in (h - 1, h - 2)])
+
+    @staticmethod
+    def _core_sites(tissue) -> np.ndarray:
+        """Sites within a third of the lesion radius from its centre (injection track)."""
+        x, y = np.indices(tissue.shape)
+        return np.argwhere(np.hypot(x - tissue.center[0], y - tissue.center[1]) < max(2.0, tissue.radius / 3))

@@ -1,0 +1,150 @@
+"""Imaging and response: apparent vs viable lesion, RECIST 1.1 and iRECIST calls.
+
+A scan sees the lattice blurred by its resolution (``imaging_sigma_sites``): a
+site reads as lesion where the blurred occupancy exceeds one half.
+
+* viable lesion: tumour cells only;
+* apparent lesion: tumour cells + debris + CAR-T infiltrate + edema (inflammation
+  above ``edema_threshold``), which is what a CT/MRI reader measures.
+
+Longest diameters are Feret diameters of the read masks (scipy ConvexHull +
+pdist), scaled to the patient's millimetres by ``lesion_diameter_mm`` at
+baseline. The response rules are RECIST 1.1 (Eisenhauer et al., Eur J Cancer
+2009) on one target lesion, with iRECIST's confirmation of progression
+(Seymour et al., Lancet Oncol 2017). No maintained Python package implements
+RECIST, so the rules are written out here as small pure functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
+from scipy.spatial.distance import pdist
+
+CR, PR, SD, PD = "CR", "PR", "SD", "PD"
+_RANK = {CR: 0, PR: 1, SD: 2, PD: 3}
+
+
+@dataclass
+class Scan:
+    """One imaging time point (diameters in mm of the patient's lesion)."""
+
+    day: int
+    apparent_mm: float
+    viable_mm: float
+    viable_cells: int
+    density: float
+    """Share of the apparent lesion that is viable tumour: infiltrate and edema read less dense."""
+    cytokine: float
+    """Systemic cytokine index at the scan: the symptom proxy."""
+    call: str = ""
+    """RECIST 1.1 call against baseline and nadir ('' at baseline)."""
+    irecist: str = ""
+    """iRECIST call: iCR, iPR, iSD, iUPD (unconfirmed) or iCPD (confirmed)."""
+
+    def as_dict(self) -> dict:
+        """Plain dict for tables and JSON."""
+        return asdict(self)
+
+
+def read_mask(occupancy: np.ndarray, sigma: float) -> np.ndarray:
+    """What a scan shows: blurred occupancy above one half."""
+    if sigma <= 0:
+        return occupancy > 0.5
+    return ndimage.gaussian_filter(occupancy.astype(np.float32), sigma, mode="constant") > 0.5
+
+
+def longest_diameter(mask: np.ndarray) -> float:
+    """Longest diameter (Feret) of a binary mask, in sites; 0 for an empty mask."""
+    points = np.argwhere(mask)
+    if len(points) == 0:
+        return 0.0
+    if len(points) >= 3:
+        try:
+            points = points[ConvexHull(points).vertices]
+        except QhullError:  # all points on a line
+            pass
+    return float(pdist(points).max()) + 1.0 if len(points) > 1 else 1.0
+
+
+def masks(tissue, fields, tcells_present: np.ndarray, scenario) -> tuple[np.ndarray, np.ndarray]:
+    """(apparent, viable) masks as a scan reads them."""
+    apparent = tissue.tumor | (tissue.debris > 0.5) | tcells_present | (fields.inflammation > scenario.edema_threshold)
+    return read_mask(apparent, scenario.imaging_sigma_sites), read_mask(tissue.tumor, scenario.imaging_sigma_sites)
+
+
+def recist_call(d: float, baseline: float, nadir: float, min_increase_mm: float = 5.0) -> str:
+    """RECIST 1.1 call for one follow-up diameter (mm) against baseline and nadir.
+
+    CR: lesion gone. PD: >= 20% above the nadir and >= 5 mm absolute.
+    PR: >= 30% below baseline. SD: otherwise.
+    """
+    if d <= 0:
+        return CR
+    if d >= 1.2 * nadir and d - nadir >= min_increase_mm:
+        return PD
+    if d <= 0.7 * baseline:
+        return PR
+    return SD
+
+
+def assess(scans: list[Scan], sd_min_days: int) -> dict:
+    """Fill each scan's RECIST and iRECIST calls; return the response summary.
+
+    iRECIST: a first PD is unconfirmed (iUPD); the next scan confirms it (iCPD)
+    if the lesion grew by >= 5 mm more, and resets it if the lesion shrank back
+    below the PD bar. Best overall response: the best call up to confirmed
+    progression; SD counts only at or after ``sd_min_days``; an unconfirmed PD
+    at the last scan counts as PD.
+
+    Returns ``best_response``, ``best_pct_change`` (% change of the apparent
+    diameter from baseline at its smallest follow-up), ``pseudo_progression``
+    (an iUPD while the viable lesion is smaller than at baseline, followed by
+    PR/CR) and ``relapse`` (after a PR/CR, the viable lesion regrows by >= 20%
+    and >= 5 mm from its nadir).
+    """
+    base = scans[0]
+    follow = scans[1:]
+    if not follow or base.apparent_mm <= 0:
+        return {"best_response": PD if base.apparent_mm > 0 else CR, "best_pct_change": 0.0,
+                "pseudo_progression": False, "relapse": False}
+    nadir = base.apparent_mm
+    unconfirmed_at = None
+    best = PD
+    confirmed = False
+    for scan in follow:
+        scan.call = recist_call(scan.apparent_mm, base.apparent_mm, nadir)
+        if confirmed:
+            scan.irecist = "iCPD"
+        elif scan.call == PD:
+            if unconfirmed_at is not None and scan.apparent_mm - unconfirmed_at >= 5.0:
+                scan.irecist, confirmed = "iCPD", True
+            else:
+                scan.irecist = "iUPD"
+                unconfirmed_at = scan.apparent_mm if unconfirmed_at is None else unconfirmed_at
+        else:
+            scan.irecist, unconfirmed_at = "i" + scan.call, None
+        if not confirmed and scan.call != PD and (scan.call != SD or scan.day >= sd_min_days):
+            best = min(best, scan.call, key=_RANK.get)
+        nadir = min(nadir, scan.apparent_mm)
+
+    pseudo = False
+    for i, scan in enumerate(follow):
+        if scan.irecist == "iUPD" and scan.viable_mm < base.viable_mm:
+            pseudo = pseudo or any(later.call in (CR, PR) for later in follow[i + 1:])
+
+    relapse = False
+    responded = False
+    viable_nadir = base.viable_mm
+    for scan in follow:
+        if responded and scan.viable_mm >= 1.2 * viable_nadir and scan.viable_mm - viable_nadir >= 5.0:
+            relapse = True
+        responded = responded or scan.call in (CR, PR)
+        viable_nadir = min(viable_nadir, scan.viable_mm)
+
+    change = min(100.0 * (s.apparent_mm - base.apparent_mm) / base.apparent_mm for s in follow)
+    return {"best_response": best, "best_pct_change": round(change, 2),
+            "pseudo_progression": pseudo, "relapse": relapse}

@@ -1,0 +1,253 @@
+"""CARTModel: wires tissue, fields, CAR-T cells, the blood compartment and delivery.
+
+One step is ``dt_h`` = 1 hour; step 1 starts at infusion (day 0), after the
+optional debulking and a one-day settling of the fields. Order within a step:
+
+1. delivery: local arrivals at the route's entry sites; systemic share into blood;
+2. blood: expansion or contraction, homing through vessels into the lesion;
+3. CAR-T cells, in random order: die, engage/kill/divide, or move (``sim.tcells``);
+4. tissue: rim growth, antigen recovery, debris clearance (``sim.tissue``);
+5. fields: secretion, diffusion, decay, chemotactic direction (``sim.microenv``);
+6. systemic cytokine from the share of burden killed; at each whole day the
+   DataCollector records the state, and on scan days the lesion is imaged.
+
+``run(scenario)`` runs a model to ``days`` and returns a :class:`Result`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from mesa import DataCollector, Model
+from mesa.discrete_space import OrthogonalMooreGrid
+from tqdm import tqdm
+
+from sim import imaging
+from sim.delivery import Delivery
+from sim.imaging import Scan
+from sim.microenv import SITE_UM, Fields
+from sim.scenario import CARTScenario
+from sim.tcells import BloodCompartment, CARTCell, Phenotype, crs_grade
+from sim.tissue import Tissue
+
+SETTLE_H = 24
+"""Hours the fields are run before infusion so secretion and gradients exist at day 0."""
+
+
+class CARTModel(Model):
+    """A CAR-T therapy against one lesion, on a 2D lattice of cells.
+
+    Args:
+        scenario: a :class:`CARTScenario`; if omitted, one is built from ``params``.
+        rng: seed (int) overriding ``scenario.seed``; accepted so that
+            ``mesa.batch_run(CARTModel, parameters, rng=[...])`` works.
+        **params: parameter overrides (any CARTScenario name).
+    """
+
+    def __init__(self, scenario: CARTScenario | None = None, *, rng: int | None = None, **params):
+        if rng is not None:
+            params["seed"] = int(rng)
+        scenario = CARTScenario(**params) if scenario is None else (scenario.replace(**params) if params else scenario)
+        super().__init__(scenario=scenario)
+        s = scenario
+        self.dt_h = 1.0
+        self.grid = OrthogonalMooreGrid((s.width, s.height), torus=False, capacity=1, random=self.random)
+        self.tissue = Tissue(self.grid, s, self.rng)
+        self.tissue.debulk(s.debulking_fraction)
+        self.fields = Fields(self.grid, s)
+        for _ in range(SETTLE_H):
+            self.fields.update(self.tissue, self.dt_h)
+        self.blood = BloodCompartment(s)
+        self.delivery = Delivery(s, self.tissue)
+        self.homing_per_day = self.tissue.site["homing_per_day"]
+
+        hourly = self.dt_h / 24
+        self.death_probability = [
+            -np.expm1(-np.log(2) * hourly / s.effector_half_life_days),
+            -np.expm1(-np.log(2) * hourly / s.memory_half_life_days),
+            -np.expm1(-np.log(2) * hourly / s.exhausted_half_life_days),
+        ]
+        self.memory_probability = -np.expm1(-hourly / s.memory_after_days)
+        self.affinity_h = s.car_affinity ** s.hill_coefficient
+        self.moves_per_step = int(round(s.tcell_speed_um_per_min * 60 * self.dt_h / SITE_UM))
+
+        self.tumor_cells_baseline = self.tissue.tumor_cells()
+        self.normal_target_cells = int(np.count_nonzero(self.tissue.normal & (self.tissue.antigen >= s.activation_threshold)))
+        self.tcells_entered = self.tcells_born = self.tcells_died = 0
+        self.backlog = {"vessels": 0, "surface": 0, "core": 0}
+        self.kills_today = 0
+        self.max_daily_kill_fraction = 0.0
+        self.cytokine_peak = 0.0
+        self.scans: list[Scan] = []
+        self._mm_per_site = 0.0
+        self.datacollector = DataCollector(model_reporters={k: _reporter(k) for k in OBSERVED})
+        self._observe()
+
+    # --- the step -------------------------------------------------------------------------
+    def step(self) -> None:
+        """Advance one hour (see the module docstring for the order of rules)."""
+        s, dt = self.scenario, self.dt_h
+        hour = (self.steps - 1) * dt
+        released = self.delivery.in_window(hour, dt)
+        if released:
+            self.blood.infuse(self.delivery.systemic_cells * released)
+            self._enter(self.rng.poisson(self.delivery.local_agents * released), self.delivery.route.entry)
+        homed = self.blood.step(hour / 24, dt, self.homing_per_day)
+        self._enter(self.rng.poisson(self.delivery.homing_agents(homed)), "vessels")
+
+        killed_before = self.tissue.tumor_killed
+        self.agents.shuffle_do("step")
+        self.tissue.grow(dt)
+        self.tissue.recover_antigen(dt)
+        self.tissue.clear_debris(dt)
+        self.fields.update(self.tissue, dt)
+
+        killed = self.tissue.tumor_killed - killed_before
+        self.kills_today += killed
+        share_per_day = killed / max(self.tumor_cells_baseline, 1) * (24 / dt) * self.delivery.burden_share
+        self.blood.update_cytokine(share_per_day, dt)
+        self.cytokine_peak = max(self.cytokine_peak, self.blood.cytokine)
+
+        hours = self.steps * dt
+        if hours % 24 == 0:
+            self.max_daily_kill_fraction = max(self.max_daily_kill_fraction,
+                                               self.kills_today / max(self.tumor_cells_baseline, 1))
+            self.kills_today = 0
+            self._observe()
+        if hours >= s.days * 24:
+            self.running = False
+
+    def kill(self, x: int, y: int) -> None:
+        """A CAR-T cell kills the tissue cell at (x, y): debris plus an inflammatory burst."""
+        self.tissue.kill(x, y)
+        self.fields.release_inflammation(x, y)
+
+    def _enter(self, n: int, entry: str) -> None:
+        """Place ``n`` arriving CAR-T cells on free entry sites; the rest wait an hour."""
+        n += self.backlog[entry]
+        sites = self.delivery.entry_sites[entry]
+        placed = 0
+        if n and len(sites):
+            for i in self.rng.integers(len(sites), size=4 * n):
+                cell = self.grid[tuple(int(v) for v in sites[i])]
+                if cell.is_empty:
+                    CARTCell(self, cell, self.scenario.divisions_max)
+                    placed += 1
+                    if placed == n:
+                        break
+        self.tcells_entered += placed
+        self.backlog[entry] = n - placed
+
+    # --- observation ----------------------------------------------------------------------
+    def tcell_mask(self) -> np.ndarray:
+        """Boolean lattice of sites holding a CAR-T cell."""
+        mask = np.zeros(self.tissue.shape, bool)
+        if len(self.agents):
+            xy = np.array([a.cell.coordinate for a in self.agents])
+            mask[xy[:, 0], xy[:, 1]] = True
+        return mask
+
+    def phenotype_counts(self) -> dict[Phenotype, int]:
+        """CAR-T cells in the lesion per phenotype."""
+        counts = dict.fromkeys(Phenotype, 0)
+        for a in self.agents:
+            counts[a.phenotype] += 1
+        return counts
+
+    def _observe(self) -> None:
+        """Daily record (DataCollector) and, on scan days, a scan."""
+        day = int(round(self.steps * self.dt_h / 24))
+        apparent, viable = imaging.masks(self.tissue, self.fields, self.tcell_mask(), self.scenario)
+        apparent_sites, viable_sites = imaging.longest_diameter(apparent), imaging.longest_diameter(viable)
+        if day == 0:
+            self._mm_per_site = self.scenario.lesion_diameter_mm / max(apparent_sites, 1.0)
+        phen = self.phenotype_counts()
+        tumor = self.tissue.tumor_cells()
+        self.observation = {
+            "day": day,
+            "tumor_cells": tumor,
+            "apparent_mm": apparent_sites * self._mm_per_site,
+            "viable_mm": viable_sites * self._mm_per_site,
+            "antigen_negative_fraction": self.tissue.antigen_negative_fraction(),
+            "cart_lesion": len(self.agents),
+            "cart_effector": phen[Phenotype.EFFECTOR],
+            "cart_memory": phen[Phenotype.MEMORY],
+            "cart_exhausted": phen[Phenotype.EXHAUSTED],
+            "cart_blood": self.blood.total,
+            "cytokine": self.blood.cytokine,
+            "tumor_killed": self.tissue.tumor_killed,
+            "normal_killed": self.tissue.normal_killed,
+            "density": float(np.count_nonzero(viable & apparent) / max(np.count_nonzero(apparent), 1)),
+        }
+        self.datacollector.collect(self)
+        if day % self.scenario.scan_interval_days == 0:
+            o = self.observation
+            self.scans.append(Scan(day, o["apparent_mm"], o["viable_mm"], tumor, o["density"], o["cytokine"]))
+
+
+OBSERVED = ("day", "tumor_cells", "apparent_mm", "viable_mm", "antigen_negative_fraction", "cart_lesion",
+            "cart_effector", "cart_memory", "cart_exhausted", "cart_blood", "cytokine", "tumor_killed",
+            "normal_killed", "density")
+"""Columns of the daily time series."""
+
+
+def _reporter(key: str):
+    return lambda model: model.observation[key]
+
+
+@dataclass
+class Result:
+    """What a run returns: the daily time series, the scans and the summary."""
+
+    scenario: CARTScenario
+    timeseries: pd.DataFrame
+    scans: pd.DataFrame
+    summary: dict
+    model: CARTModel
+
+
+def summarize(model: CARTModel) -> dict:
+    """The summary dict of a finished run (keys fixed by DESIGN.md's contract, plus extras)."""
+    s = model.scenario
+    ts = model.datacollector.get_model_vars_dataframe()
+    response = imaging.assess(model.scans, s.sd_min_days)
+    peak_row = int(ts["cart_blood"].to_numpy().argmax())
+    summary = {
+        "final_tumor_cells": int(model.tissue.tumor_cells()),
+        **response,
+        "antigen_negative_fraction_end": round(model.tissue.antigen_negative_fraction(), 4),
+        "cart_peak": float(ts["cart_blood"].iloc[peak_row]),
+        "cart_peak_day": int(ts["day"].iloc[peak_row]),
+        "cart_end": float(ts["cart_blood"].iloc[-1]),
+        "normal_cells_killed_fraction": round(model.tissue.normal_killed / model.normal_target_cells, 4)
+        if model.normal_target_cells else 0.0,
+        "crs_grade": crs_grade(model.cytokine_peak),
+        "seed": s.seed,
+        # extras beyond the contract
+        "baseline_tumor_cells": model.tumor_cells_baseline,
+        "cart_lesion_peak": int(ts["cart_lesion"].max()),
+        "cart_lesion_end": int(ts["cart_lesion"].iloc[-1]),
+        "cytokine_peak": round(model.cytokine_peak, 3),
+        "max_daily_kill_fraction": round(model.max_daily_kill_fraction, 4),
+        "target": s.target, "site": s.site, "route": s.route, "dose": s.dose, "days": s.days,
+    }
+    return summary
+
+
+def run(scenario: CARTScenario | None = None, *, progress: bool = False, **params) -> Result:
+    """Run one scenario to its horizon; ``params`` override scenario parameters.
+
+    ``progress=True`` shows a tqdm bar on stderr (after 2 s, so short runs stay quiet).
+    """
+    model = CARTModel(scenario, **params)
+    steps = int(model.scenario.days * 24 / model.dt_h)
+    with tqdm(total=steps, unit="h", desc="simulating", disable=not progress, delay=2, leave=False) as bar:
+        while model.running:
+            model.step()
+            bar.update()
+    ts = model.datacollector.get_model_vars_dataframe()
+    summary = summarize(model)
+    scans = pd.DataFrame([sc.as_dict() for sc in model.scans])
+    return Result(model.scenario, ts, scans, summary, model)

@@ -1,0 +1,356 @@
+"""CARTScenario: every parameter of the model, typed, with unit, meaning and range.
+
+A scenario is plain data. It is built from the defaults below, a preset in
+``seeds/scenarios/`` or any TOML file with flat ``name = value`` lines, and
+``--set name=value`` overrides. ``validate`` checks every value against its
+:class:`Spec`; a bad value raises :class:`ScenarioError` whose message is one
+line naming the parameter, the value and what is allowed.
+
+Each parameter is declared once, as an annotated class attribute::
+
+    dose: Annotated[float, Spec("cells", "CAR-T cells infused", low=0)] = 2.5e8
+
+so the defaults (read by Mesa's ``Scenario``), the validation, the CLI's
+parameter list and the parameter table in ``docs/model.md`` share one source.
+"""
+
+
+import math
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
+
+from mesa.experimental.scenarios import Scenario
+
+from sim import tables
+
+
+class ScenarioError(ValueError):
+    """A parameter, scenario name or scenario file that cannot be used (one line)."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one parameter means and which values it accepts.
+
+    ``low``/``high`` are inclusive bounds unless ``open_low``/``open_high``;
+    ``choices`` returns the allowed names for a string parameter.
+    """
+
+    unit: str
+    meaning: str
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    choices: Callable[[], Iterable[str]] | None = None
+    source: str = "modelling assumption"
+
+    def allowed(self, kind: type) -> str:
+        """Human-readable statement of the allowed values."""
+        if self.choices is not None:
+            return "one of " + ", ".join(sorted(self.choices()))
+        if kind is bool:
+            return "true or false"
+        noun = "a whole number" if kind is int else "a number"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.open_low else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.open_high else '<='} {self.high:g}")
+        return f"{noun} {' and '.join(parts)}".strip()
+
+
+_P = Spec  # short alias for the declarations below
+
+
+class CARTScenario(Scenario):
+    """All parameters of a cartsim run (defaults: a gastric CLDN18.2 lesion, IV).
+
+    Attributes are grouped as: what is treated, the lattice and time, the tumour,
+    the microenvironment, CAR-T cells, the blood compartment, imaging. Units and
+    meanings are in each attribute's ``Spec``; ``CARTScenario.describe()`` lists them.
+    """
+
+    # --- what is treated -------------------------------------------------------
+    target: Annotated[str, _P("-", "target antigen (row of seeds/targets.toml)",
+                              choices=lambda: tables.targets())] = "CLDN18.2"
+    site: Annotated[str, _P("-", "lesion site (row of seeds/sites.toml)",
+                            choices=lambda: tables.sites())] = "stomach"
+    route: Annotated[str, _P("-", "delivery route (row of seeds/routes.toml)",
+                             choices=lambda: tables.routes())] = "intravenous"
+    dose: Annotated[float, _P("cells", "CAR-T cells infused (clinical count); 0 = untreated",
+                              low=0, high=1e12,
+                              source="CT041 doses 2.5e8-5e8 (Qi et al., Nat Med 2022)")] = 2.5e8
+    lymphodepletion: Annotated[bool, _P("-", "fludarabine/cyclophosphamide before infusion: boosts blood expansion",
+                                        source="REFERENCE.md, lymphodepletion row")] = True
+    debulking_fraction: Annotated[float, _P("0..1", "share of the lesion removed by surgery before infusion",
+                                            low=0, high=1, open_high=True)] = 0.0
+
+    # --- lattice and time ------------------------------------------------------
+    width: Annotated[int, _P("sites", "lattice width (one site = one cell, 15 um)", low=20, high=4000)] = 100
+    height: Annotated[int, _P("sites", "lattice height", low=20, high=4000)] = 100
+    days: Annotated[int, _P("days", "simulated days after infusion", low=1, high=3650)] = 84
+    seed: Annotated[int, _P("-", "random seed", low=0, high=2**63 - 1)] = 42
+    scan_interval_days: Annotated[int, _P("days", "days between imaging scans (baseline at day 0)",
+                                          low=1, high=365, source="DESIGN.md: scans every 28 days")] = 28
+
+    # --- tumour ----------------------------------------------------------------
+    lesion_fraction: Annotated[float, _P("0..1", "lesion diameter at seeding as a share of the lattice side",
+                                         low=0.05, high=0.9)] = 0.5
+    lesion_diameter_mm: Annotated[float, _P("mm", "the patient's lesion longest diameter at baseline (scales lattice diameters to mm)",
+                                            low=1, high=300)] = 30.0
+    tumor_burden_cm3: Annotated[float, _P("cm3", "the patient's whole tumour burden (1e9 cells per cm3)",
+                                          low=0.01, high=5000)] = 50.0
+    tumor_growth_rate: Annotated[float, _P("1/day", "division rate of a tumour cell with free space beside it",
+                                           low=0, high=5, source="REFERENCE.md: in-vivo doubling weeks to months, growth at the rim")] = 0.08
+    antigen_negative_fraction: Annotated[float, _P("0..1", "share of tumour cells without the target at seeding (in patches)",
+                                                   low=0, high=1, source="REFERENCE.md: antigen heterogeneity")] = 0.1
+    antigen_loss_probability: Annotated[float, _P("per division", "chance a daughter cell loses the antigen heritably",
+                                                  low=0, high=1, source="REFERENCE.md: antigen loss after CAR-T")] = 0.001
+    antigen_daughter_sigma: Annotated[float, _P("ln units", "lognormal noise of daughter antigen density", low=0, high=3)] = 0.1
+    trogocytosis_loss: Annotated[float, _P("0..1", "share of antigen a tumour cell loses when it survives an engagement",
+                                           low=0, high=1)] = 0.1
+    antigen_recovery_per_day: Annotated[float, _P("1/day", "rate at which down-regulated antigen returns to its set point",
+                                                  low=0, high=24)] = 0.2
+    debris_clearance_per_day: Annotated[float, _P("1/day", "clearance rate of dead-cell debris", low=0, high=24)] = 0.25
+
+    # --- microenvironment --------------------------------------------------------
+    suppression: Annotated[float, _P("0..1", "maximal fractional loss of CAR-T killing and proliferation in fully suppressive tissue",
+                                     low=0, high=1, source="REFERENCE.md: suppressive microenvironment")] = 0.5
+    suppression_half_life_h: Annotated[float, _P("h", "half-life of the suppressive (TGF-beta-like) field", low=0.1, high=1000)] = 6.0
+    chemokine_half_life_h: Annotated[float, _P("h", "half-life of the chemokine field", low=0.1, high=1000)] = 4.0
+    inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, edema)", low=0.1, high=1000)] = 48.0
+    diffusion_um2_per_s: Annotated[float, _P("um2/s", "effective diffusion coefficient of the soluble fields in tissue",
+                                             low=0.01, high=1000)] = 1.0
+    stroma_block: Annotated[float, _P("0..1", "chance a T-cell move into fully dense stroma fails", low=0, high=1,
+                                      source="REFERENCE.md: motility slower in dense stroma")] = 0.8
+
+    # --- CAR-T cells in the lesion ---------------------------------------------------
+    car_affinity: Annotated[float, _P("rel. density", "antigen density at half-maximal killing (K of the Hill rule); lower = higher affinity",
+                                      low=0, open_low=True, high=100, source="Prybutok et al. 2022: affinity trades selectivity for efficacy")] = 0.3
+    hill_coefficient: Annotated[float, _P("-", "steepness of killing vs antigen density", low=0.1, high=20)] = 2.0
+    activation_threshold: Annotated[float, _P("rel. density", "minimal antigen density a CAR engages", low=0, high=10)] = 0.05
+    kill_probability_max: Annotated[float, _P("per h", "chance an engagement kills within one hour at saturating antigen",
+                                              low=0, high=1, source="REFERENCE.md: serial killing, minutes to hours each")] = 0.5
+    tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
+    tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
+                                                source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0
+    chemotaxis_bias: Annotated[float, _P("0..1", "share of moves that go up the chemokine gradient", low=0, high=1)] = 0.1
+    divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to an infused cell", low=0, high=40)] = 6
+    division_probability: Annotated[float, _P("per stimulation", "chance of dividing after a kill (before suppression)",
+                                              low=0, high=1)] = 0.5
+    exhaustion_per_stimulation: Annotated[float, _P("per engagement-hour", "exhaustion added per hour engaged with antigen (exhausted at 1; doubled in full suppression)",
+                                                    low=0, high=1, source="REFERENCE.md: exhaustion row")] = 0.005
+    effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 5.0
+    memory_half_life_days: Annotated[float, _P("days", "survival half-life of a memory CAR-T cell",
+                                               low=0.1, high=10000, source="REFERENCE.md: persistence months in responders")] = 60.0
+    exhausted_half_life_days: Annotated[float, _P("days", "survival half-life of an exhausted CAR-T cell", low=0.1, high=1000)] = 2.0
+    memory_after_days: Annotated[float, _P("days", "mean days without antigen before an effector becomes memory", low=0.1, high=1000)] = 7.0
+
+    # --- blood compartment ------------------------------------------------------------
+    expansion_rate_per_day: Annotated[float, _P("1/day", "blood CAR-T expansion rate until the peak",
+                                                low=0, high=5, source="REFERENCE.md: peak at 1-2 weeks")] = 0.25
+    lymphodepletion_expansion_factor: Annotated[float, _P("x", "multiplier of the expansion rate after lymphodepletion",
+                                                          low=1, high=10, source="REFERENCE.md: lymphodepletion raises expansion")] = 1.6
+    expansion_days: Annotated[float, _P("days", "days of expansion before contraction (Tmax)", low=0, high=60,
+                                        source="REFERENCE.md: peak ~1-2 weeks")] = 10.0
+    contraction_rate_per_day: Annotated[float, _P("1/day", "blood effector contraction rate after the peak",
+                                                  low=0, high=5, source="REFERENCE.md: 1-2 logs over 1-3 months")] = 0.08
+    memory_conversion_per_day: Annotated[float, _P("1/day", "rate at which contracting blood effectors become memory", low=0, high=5)] = 0.01
+    memory_decay_per_day: Annotated[float, _P("1/day", "decay rate of blood memory CAR-T", low=0, high=5,
+                                              source="REFERENCE.md: persistence months to years")] = 0.005
+
+    # --- imaging and toxicity ---------------------------------------------------
+    imaging_sigma_sites: Annotated[float, _P("sites", "blur of the imaging read-out (partial volume)", low=0, high=50)] = 2.0
+    edema_threshold: Annotated[float, _P("rel.", "inflammation above which a site reads as lesion (edema)", low=0, high=100)] = 0.03
+    sd_min_days: Annotated[int, _P("days", "earliest scan day at which stable disease counts for best response",
+                                   low=0, high=365, source="RECIST 1.1 (Eisenhauer et al. 2009): protocol-set minimum, commonly 6-8 weeks")] = 42
+    cytokine_per_kill: Annotated[float, _P("index per (share of burden killed per day)", "systemic cytokine produced by tumour killing",
+                                           low=0, high=1e6)] = 20.0
+    cytokine_half_life_days: Annotated[float, _P("days", "half-life of the systemic cytokine index", low=0.01, high=100)] = 1.0
+
+    def __init__(self, *, rng=None, **params: Any):
+        """Build a scenario from defaults and ``params`` (validated; unknown names refused)."""
+        unknown = sorted(set(params) - set(self.parameter_names()))
+        if unknown:
+            raise ScenarioError(f"unknown parameter '{unknown[0]}'; `cartsim scenarios --parameters` lists them")
+        values = {**self._scenario_defaults, **params}
+        for name, value in values.items():
+            values[name] = coerce(name, value)
+        super().__init__(rng=values["seed"] if rng is None else rng, **values)
+        self.validate()
+
+    @classmethod
+    def parameter_names(cls) -> list[str]:
+        """Names of all parameters, in declaration order."""
+        return list(cls._scenario_defaults)
+
+    @classmethod
+    def specs(cls) -> dict[str, tuple[type, Spec, Any]]:
+        """``name -> (type, Spec, default)`` for every parameter."""
+        hints = get_type_hints(cls, include_extras=True)
+        out = {}
+        for name in cls.parameter_names():
+            kind, spec = get_args(hints[name])[:2] if get_origin(hints[name]) is Annotated else (hints[name], None)
+            out[name] = (kind, spec, cls._scenario_defaults[name])
+        return out
+
+    def params(self) -> dict[str, Any]:
+        """The parameter values of this scenario (no Mesa bookkeeping)."""
+        return {name: getattr(self, name) for name in self.parameter_names()}
+
+    def replace(self, **changes: Any) -> "CARTScenario":
+        """A new scenario with ``changes`` applied (validated)."""
+        return CARTScenario(**{**self.params(), **changes})
+
+    def validate(self) -> None:
+        """Check every value against its Spec and the cross-parameter rules."""
+        for name, (kind, spec, _) in self.specs().items():
+            value = getattr(self, name)
+            if not _within(value, kind, spec):
+                raise ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {spec.allowed(kind)}")
+        route = tables.routes()[self.route]
+        if route["systemic_share"] + max(route["local_share"].values(), default=0) > 1:
+            raise ScenarioError(f"route {self.route}: systemic_share + local_share exceed 1 in seeds/routes.toml")
+        side = min(self.width, self.height)
+        lesion_sites = math.pi * (self.lesion_fraction * side / 2) ** 2 * tables.sites()[self.site]["tumor_density"]
+        if lesion_sites < MIN_TUMOR_CELLS:
+            need = math.ceil(2 * math.sqrt(MIN_TUMOR_CELLS / math.pi / tables.sites()[self.site]["tumor_density"]) / self.lesion_fraction)
+            raise ScenarioError(
+                f"parameter width/height: lattice {self.width}x{self.height} holds about {lesion_sites:.0f} tumour cells "
+                f"at lesion_fraction {self.lesion_fraction:g}; allowed: width and height >= {need} (>= {MIN_TUMOR_CELLS} tumour cells)")
+
+    def to_toml(self) -> str:
+        """The scenario as a flat TOML document (round-trips through load_scenario)."""
+        lines = []
+        for name, value in self.params().items():
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, str):
+                text = f'"{value}"'
+            else:
+                text = repr(value)
+            lines.append(f"{name} = {text}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def describe(cls) -> list[str]:
+        """One line per parameter: name, default, unit, meaning, allowed values."""
+        return [f"{name:34s} {default!s:>10}  [{spec.unit}]  {spec.meaning}; {spec.allowed(kind)}"
+                for name, (kind, spec, default) in cls.specs().items()]
+
+
+MIN_TUMOR_CELLS = 300
+"""Smallest lesion the lattice must hold: below this, RECIST diameters are noise."""
+
+
+def _within(value: Any, kind: type, spec: Spec) -> bool:
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        return False
+    if spec.choices is not None:
+        return value in spec.choices()
+    if kind is bool:
+        return True
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    if spec.low is not None and (value <= spec.low if spec.open_low else value < spec.low):
+        return False
+    if spec.high is not None and (value >= spec.high if spec.open_high else value > spec.high):
+        return False
+    return True
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Turn a TOML or ``--set`` value into the parameter's type, or raise ScenarioError."""
+    kind, spec, _ = CARTScenario.specs()[name]
+    problem = ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {spec.allowed(kind)}")
+    if isinstance(value, str) and kind is not str:
+        text = value.strip().lower()
+        if kind is bool:
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise problem
+        try:
+            value = float(text)
+        except ValueError:
+            raise problem from None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise problem
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+            raise problem
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise problem
+        return float(value)
+    if not isinstance(value, str):
+        raise problem
+    return value
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["dose=1e8", "route=intratumoral"]`` -> ``{"dose": 1e8, ...}`` (names checked, values coerced)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ScenarioError(f"--set {item}: expected name=value, e.g. --set dose=2.5e8")
+        if name not in CARTScenario.parameter_names():
+            raise ScenarioError(f"--set {item}: unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
+        out[name] = coerce(name, value)
+    return out
+
+
+def preset_files() -> dict[str, Path]:
+    """Named presets: ``seeds/scenarios/NAME.toml``."""
+    folder = tables.seeds_dir() / "scenarios"
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def preset_description(path: Path) -> str:
+    """The ``description`` line of a preset file."""
+    return _read_toml(path).get("description", "")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"scenario file {path}: malformed TOML ({err})") from None
+    except OSError as err:
+        raise ScenarioError(f"scenario file {path}: cannot be read ({err.strerror})") from None
+
+
+def load_scenario(source: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> CARTScenario:
+    """A scenario from a preset name, a TOML file path, or the defaults (``None``).
+
+    A file holds flat ``name = value`` lines (and an optional ``description``);
+    ``overrides`` are applied last. Raises ScenarioError with a one-line message.
+    """
+    values: dict[str, Any] = {}
+    if source is not None:
+        presets = preset_files()
+        path = presets.get(str(source)) if str(source) in presets else Path(source)
+        if str(source) != "default" or path.suffix == ".toml":
+            if path.suffix != ".toml" or not path.exists():
+                names = ", ".join(["default", *presets])
+                raise ScenarioError(f"scenario '{source}': no such preset or .toml file; presets: {names}")
+            values = _read_toml(path)
+            values.pop("description", None)
+            for name, value in values.items():
+                if isinstance(value, dict):
+                    raise ScenarioError(f"scenario file {path}: [{name}] tables are not allowed; use flat name = value lines")
+    values.update(overrides or {})
+    return CARTScenario(**values)

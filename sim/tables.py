@@ -1,0 +1,40 @@
+"""The data tables in ``seeds/``: targets, lesion sites and delivery routes.
+
+Each table is a TOML file whose top-level keys are names (``CLDN18.2``,
+``stomach``, ``intravenous``) and whose values hold that entry's numbers; the
+comments in the files give units and sources. The model reads targets, sites and
+routes only through these tables, so they differ by data, never by code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+
+def seeds_dir() -> Path:
+    """Folder of the installed data tables and scenario presets."""
+    return Path(str(resources.files("sim.seeds")))
+
+
+@cache
+def _table(name: str) -> dict[str, dict]:
+    with open(seeds_dir() / f"{name}.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def targets() -> dict[str, dict]:
+    """Target antigens: expression on tumour and normal tissue, clinical reference."""
+    return _table("targets")
+
+
+def sites() -> dict[str, dict]:
+    """Lesion sites: stroma, vessels, normal tissue, homing from blood."""
+    return _table("sites")
+
+
+def routes() -> dict[str, dict]:
+    """Delivery routes: entry geometry, timing, systemic and per-site local shares."""
+    return _table("routes")

@@ -1,0 +1,224 @@
+"""CAR-T cells: lean Mesa agents in the lesion, and the blood compartment as counts.
+
+In the lesion each :class:`CARTCell` is a Mesa ``CellAgent`` on the model's
+``OrthogonalMooreGrid`` (one CAR-T cell per site; it shares the site with the
+tissue cell it crawls over). It reads the tissue and field arrays at its site
+and its 8 neighbours (Mesa's precomputed ``cell.connections``) and writes only
+the site it kills. Outside the lesion, :class:`BloodCompartment` holds the
+infused cells as numbers: expansion, contraction, memory, homing into tumour
+tissue, and the systemic cytokine index that stands for CRS.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+from mesa.discrete_space import CellAgent
+
+from sim.tissue import MOORE
+
+_OFFSETS = [tuple(int(v) for v in d) for d in MOORE]
+
+
+class Phenotype(IntEnum):
+    """CAR-T differentiation state."""
+
+    EFFECTOR = 0   # kills and divides on antigen
+    MEMORY = 1     # quiescent, long-lived; re-activates to effector on antigen
+    EXHAUSTED = 2  # no killing, no division, short-lived
+
+
+class CARTCell(CellAgent):
+    """One CAR-T cell in the lesion.
+
+    State: ``phenotype``, ``stimulations`` (engagements so far), ``kills``,
+    ``divisions_left``, ``exhaustion`` (exhausted at 1), ``age_h``.
+
+    Each hourly step, in random order over all CAR-T cells:
+      1. die with the phenotype's hourly probability (``*_half_life_days``);
+      2. engage an adjacent cell carrying antigen (``engage``); on a kill,
+         maybe divide (``divide``);
+      3. otherwise effectors may become memory (``memory_after_days``) and the
+         cell moves (``move``).
+    """
+
+    def __init__(self, model, cell, divisions_left: int, exhaustion: float = 0.0,
+                 phenotype: Phenotype = Phenotype.EFFECTOR):
+        super().__init__(model)
+        self.cell = cell
+        self.phenotype = phenotype
+        self.divisions_left = divisions_left
+        self.exhaustion = exhaustion
+        self.stimulations = 0
+        self.kills = 0
+        self.age_h = 0
+
+    def step(self) -> None:
+        """One hour of a CAR-T cell's life (see the class docstring)."""
+        m = self.model
+        self.age_h += 1
+        if self.random.random() < m.death_probability[self.phenotype]:
+            self.die()
+            return
+        if self.phenotype != Phenotype.EXHAUSTED and self.engage():
+            return
+        if self.phenotype == Phenotype.EFFECTOR and self.random.random() < m.memory_probability:
+            self.phenotype = Phenotype.MEMORY
+        self.move()
+
+    def engage(self) -> bool:
+        """Engage one adjacent antigen-bearing cell; return True if one was in reach.
+
+        The target is the cell with the most antigen among the one under this cell
+        and its 8 neighbours (tumour or normal: on-target, off-tumour), if its
+        density A reaches ``activation_threshold``. It is killed with probability
+        ``kill_probability_max * A^h / (A^h + K^h) * (1 - suppression effect) * tcell_fitness``
+        (``hill_coefficient`` h, ``car_affinity`` K). Every engagement adds
+        ``exhaustion_per_stimulation * (1 + suppression effect)`` to exhaustion and
+        wakes a memory cell. A target that survives loses ``trogocytosis_loss`` of its
+        antigen (trogocytosis, down-regulation).
+        """
+        m = self.model
+        s = m.scenario
+        antigen = m.tissue.antigen
+        threshold = s.activation_threshold
+        cell = self.cell
+        best, tx, ty = antigen[cell.coordinate], *cell.coordinate
+        for c in cell.connections.values():
+            a = antigen[c.coordinate]
+            if a > best:
+                best, (tx, ty) = a, c.coordinate
+        if best < threshold:
+            return False
+        x, y = cell.coordinate
+        supp = s.suppression * min(1.0, float(m.fields.suppression[x, y]))
+        self.phenotype = Phenotype.EFFECTOR
+        self.stimulations += 1
+        self.exhaustion += s.exhaustion_per_stimulation * (1 + supp)
+        a_h = float(antigen[tx, ty]) ** s.hill_coefficient
+        p_kill = s.kill_probability_max * a_h / (a_h + m.affinity_h) * (1 - supp) * s.tcell_fitness
+        if self.random.random() < p_kill:
+            m.kill(tx, ty)
+            self.kills += 1
+            if self.divisions_left > 0 and self.random.random() < s.division_probability * (1 - supp) * s.tcell_fitness:
+                self.divide()
+        else:
+            antigen[tx, ty] *= 1 - s.trogocytosis_loss
+        if self.exhaustion >= 1:
+            self.phenotype = Phenotype.EXHAUSTED
+        return True
+
+    def divide(self) -> None:
+        """Antigen-driven division into a free neighbouring site (``divisions_max``)."""
+        free = [c for c in self.cell.connections.values() if c.is_empty]
+        if not free:
+            return
+        self.divisions_left -= 1
+        CARTCell(self.model, self.random.choice(free), self.divisions_left, self.exhaustion)
+        self.model.tcells_born += 1
+
+    def move(self) -> None:
+        """Biased random walk: ``moves_per_step`` unit moves, slowed by stroma.
+
+        Each move goes up the chemokine gradient with probability
+        ``chemotaxis_bias``, else to a random Moore neighbour. A move into an
+        occupied site (another CAR-T cell) or off the lattice fails; one into
+        stroma of density d fails with probability ``d * stroma_block``.
+        """
+        m = self.model
+        uphill, stroma = m.fields.uphill, m.tissue.stroma
+        bias, block = m.scenario.chemotaxis_bias, m.scenario.stroma_block
+        rand = self.random.random
+        for _ in range(m.moves_per_step):
+            cell = self.cell
+            d = int(uphill[cell.coordinate])
+            if d < 0 or rand() >= bias:
+                d = self.random.randrange(8)
+            target = cell.connections.get(_OFFSETS[d])
+            if target is None or not target.is_empty or rand() < stroma[target.coordinate] * block:
+                continue
+            self.cell = target
+
+    def die(self) -> None:
+        """Remove the cell from the lattice and the model."""
+        self.model.tcells_died += 1
+        self.remove()
+
+
+class BloodCompartment:
+    """CAR-T cells in blood and lymphoid organs (clinical counts, whole patient).
+
+    Effectors ``effector`` expand at ``expansion_rate_per_day`` (times
+    ``lymphodepletion_expansion_factor`` after lymphodepletion) until
+    ``expansion_days`` after infusion, then contract at
+    ``contraction_rate_per_day`` while a share ``memory_conversion_per_day`` becomes
+    memory ``memory`` that decays at ``memory_decay_per_day`` (the structure of the
+    tisagenlecleucel kinetic model of Stein et al., CPT Pharmacometrics Syst
+    Pharmacol 2019). Both home into tumour tissue at the site's ``homing_per_day``.
+
+    ``cytokine`` is a systemic cytokine index (CRS proxy): produced in proportion to
+    the share of the tumour burden killed per day (``cytokine_per_kill``), decaying
+    with ``cytokine_half_life_days``. The ledger (``infused``, ``expanded``, ``died``,
+    ``homed``) accounts for every cell: infused + expanded - died - homed = in blood.
+    """
+
+    def __init__(self, scenario):
+        s = scenario
+        self.scenario = s
+        self.effector = 0.0
+        self.memory = 0.0
+        self.rho = s.expansion_rate_per_day * (s.lymphodepletion_expansion_factor if s.lymphodepletion else 1.0)
+        self.infused = self.expanded = self.died = self.homed = 0.0
+        self.cytokine = 0.0
+
+    @property
+    def total(self) -> float:
+        """CAR-T cells in blood now (effector + memory)."""
+        return self.effector + self.memory
+
+    def infuse(self, cells: float) -> None:
+        """Cells entering blood (infusion, or leak from a cavity)."""
+        self.effector += cells
+        self.infused += cells
+
+    def step(self, day: float, dt_h: float, homing_per_day: float) -> float:
+        """Advance ``dt_h`` hours at ``day`` after infusion; return the cells that homed."""
+        s, dt = self.scenario, dt_h / 24
+        e, mem = self.effector, self.memory
+        if day < s.expansion_days:
+            grown = e * np.expm1(self.rho * dt)
+            self.expanded += grown
+            e += grown
+        else:
+            out = s.contraction_rate_per_day + s.memory_conversion_per_day
+            beta = s.memory_decay_per_day
+            e_new = e * np.exp(-out * dt)
+            if abs(out - beta) > 1e-12:  # exact solution of the linear two-state system
+                converted = s.memory_conversion_per_day * e * (np.exp(-beta * dt) - np.exp(-out * dt)) / (out - beta)
+            else:
+                converted = s.memory_conversion_per_day * e * dt * np.exp(-beta * dt)
+            mem_new = mem * np.exp(-beta * dt) + converted
+            self.died += (e + mem) - (e_new + mem_new)
+            e, mem = e_new, mem_new
+        share = -np.expm1(-homing_per_day * dt)
+        homed = (e + mem) * share
+        self.homed += homed
+        self.effector, self.memory = e * (1 - share), mem * (1 - share)
+        return homed
+
+    def update_cytokine(self, burden_killed_per_day: float, dt_h: float) -> None:
+        """Systemic cytokine index from the share of tumour burden killed per day."""
+        s = self.scenario
+        rate = np.log(2) / s.cytokine_half_life_days
+        keep = np.exp(-rate * dt_h / 24)
+        self.cytokine = self.cytokine * keep + s.cytokine_per_kill * burden_killed_per_day * (1 - keep) / rate
+
+
+CRS_THRESHOLDS = (1.0, 3.0, 6.0, 10.0)
+"""Peak cytokine index at which the CRS grade proxy reaches 1, 2, 3, 4 (ASTCT-like scale)."""
+
+
+def crs_grade(peak_cytokine: float) -> int:
+    """CRS grade proxy 0-4 from the peak systemic cytokine index."""
+    return int(np.searchsorted(CRS_THRESHOLDS, peak_cytokine, side="right"))

@@ -1,0 +1,216 @@
+"""Tumour and normal tissue as lattice state, updated with array operations.
+
+One lattice site holds at most one tissue cell: a tumour cell or a normal cell
+(never both). Per site the lattice stores (Mesa PropertyLayers on the grid):
+
+=================  =======  ===========================================================
+layer              dtype    meaning
+=================  =======  ===========================================================
+``tumor``          bool     a viable tumour cell
+``normal``         bool     a normal cell of the organ (may carry the target)
+``antigen``        float32  current target density on the cell (relative; 1 = IHC 3+)
+``antigen_setpoint`` float32 heritable density the cell returns to after down-regulation
+``lineage``        int8     tumour lineage: 1 positive founder, 2 negative founder, 3 acquired loss
+``debris``         float32  dead-cell debris (1 = a freshly killed cell), cleared over days
+``stroma``         float32  extracellular-matrix density 0..1 (capsule, septa)
+``vessel``         bool     a vessel: entry point for blood-borne cells, holds no tissue cell
+=================  =======  ===========================================================
+
+The rules here (growth, antigen recovery, debris clearance, debulking) touch
+whole arrays; only :meth:`Tissue.kill` works on one site, called by a T cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from sim import tables
+
+POSITIVE_FOUNDER, NEGATIVE_FOUNDER, ACQUIRED_LOSS = 1, 2, 3
+NEGATIVE_BELOW = 0.1
+"""Antigen set point below which a tumour cell counts as antigen-negative (IHC 0)."""
+
+MOORE = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
+"""Offsets (dx, dy) of the 8 Moore neighbours, the order used by every neighbour table."""
+
+
+def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """A standardised Gaussian random field with correlation length ``sigma`` sites."""
+    z = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return (z - z.mean()) / (z.std() + 1e-12)
+
+
+class Tissue:
+    """Lattice state of tumour and normal tissue, seeded from a scenario.
+
+    Args:
+        grid: the model's Mesa grid; the layers are created on it.
+        scenario: a CARTScenario (target, site, lesion size, heterogeneity, growth).
+        rng: the model's numpy Generator.
+    """
+
+    def __init__(self, grid, scenario, rng: np.random.Generator):
+        self.scenario = scenario
+        self.rng = rng
+        self.shape = (scenario.width, scenario.height)
+        layers = {
+            "tumor": (False, bool), "normal": (False, bool), "antigen": (0.0, np.float32),
+            "antigen_setpoint": (0.0, np.float32), "lineage": (0, np.int8), "debris": (0.0, np.float32),
+            "stroma": (0.0, np.float32), "vessel": (False, bool),
+        }
+        for name, (default, dtype) in layers.items():
+            setattr(self, name, grid.create_property_layer(name, default, dtype).data)
+        self.site = tables.sites()[scenario.site]
+        self.target = tables.targets()[scenario.target]
+        self.tumor_killed = 0
+        self.normal_killed = 0
+        self._seed_lesion()
+
+    # --- seeding ---------------------------------------------------------------------
+    def _seed_lesion(self) -> None:
+        """Lay out lesion, capsule, septa, vessels, normal tissue and antigen patches.
+
+        The lesion is a disk of diameter ``lesion_fraction`` x lattice side, centred, or
+        against the cavity/CSF edge for sites with a ``surface_edge``. Site data set
+        stroma, vessels and tumour density; target data set the antigen.
+        """
+        s, site, rng = self.scenario, self.site, self.rng
+        w, h = self.shape
+        self.radius = s.lesion_fraction * min(w, h) / 2
+        capsule = max(2.0, 0.1 * self.radius)
+        cx = (w - 1) / 2
+        cy = h - 1 - self.radius - capsule - 2 if site["surface_edge"] == "top" else (h - 1) / 2
+        self.center = (cx, max(cy, (h - 1) / 2))
+        x, y = np.indices(self.shape)
+        r = np.hypot(x - self.center[0], y - self.center[1])
+        inside = r < self.radius
+
+        self.vessel[:] = rng.random(self.shape) < site["vessel_density"]
+        self.stroma[:] = np.where((r >= self.radius) & (r < self.radius + capsule), site["capsule_stroma"], 0.0)
+        ridges = np.clip(1 - np.abs(smooth_field(rng, self.shape, max(2.0, self.radius / 4))) / 0.25, 0, 1)
+        self.stroma[inside] = (site["septa_stroma"] * ridges)[inside]
+
+        self.tumor[:] = inside & ~self.vessel & (rng.random(self.shape) < site["tumor_density"])
+        self.normal[:] = (r >= self.radius + capsule) & ~self.vessel & (rng.random(self.shape) < site["normal_density"])
+
+        t = self.target
+        patch = smooth_field(rng, self.shape, t["patch_sites"])
+        level = smooth_field(rng, self.shape, t["patch_sites"])
+        noise = rng.standard_normal(self.shape)
+        density = t["density_mean"] * np.exp(t["density_sigma"] * (0.8 * level + 0.6 * noise))
+        negative = np.zeros(self.shape, bool)
+        if s.antigen_negative_fraction > 0:
+            cut = np.quantile(patch[self.tumor], s.antigen_negative_fraction)
+            negative = self.tumor & (patch <= cut)
+        self.antigen_setpoint[:] = np.where(self.tumor & ~negative, density, 0.0)
+        self.lineage[:] = np.where(self.tumor, np.where(negative, NEGATIVE_FOUNDER, POSITIVE_FOUNDER), 0)
+        normal_level = t["normal_expression"] * np.exp(0.2 * noise)
+        self.antigen_setpoint[self.normal] = normal_level[self.normal]
+        self.antigen[:] = self.antigen_setpoint
+
+    def debulk(self, fraction: float) -> int:
+        """Surgical debulking: remove ``fraction`` of the tumour cells as one slab.
+
+        The resection plane has a random orientation; cells beyond it go (no debris,
+        the cavity is free for regrowth). Controlled by ``debulking_fraction``.
+        Returns the number of cells removed.
+        """
+        xs, ys = np.nonzero(self.tumor)
+        if fraction <= 0 or xs.size == 0:
+            return 0
+        angle = self.rng.uniform(0, 2 * np.pi)
+        along = (xs - self.center[0]) * np.cos(angle) + (ys - self.center[1]) * np.sin(angle)
+        cut = along > np.quantile(along, 1 - fraction)
+        self.tumor[xs[cut], ys[cut]] = False
+        self.antigen[xs[cut], ys[cut]] = 0
+        self.antigen_setpoint[xs[cut], ys[cut]] = 0
+        self.lineage[xs[cut], ys[cut]] = 0
+        return int(cut.sum())
+
+    # --- per-step rules ----------------------------------------------------------------
+    def free(self) -> np.ndarray:
+        """Sites a tumour cell can divide into: no tumour cell, no vessel, little debris.
+
+        Normal cells do not stop the tumour: a daughter displaces them (invasion).
+        """
+        return ~(self.tumor | self.vessel) & (self.debris < 0.5)
+
+    def grow(self, dt_h: float) -> int:
+        """Tumour growth at the rim with contact inhibition (``tumor_growth_rate``, 1/day).
+
+        Only tumour cells with a free Moore neighbour divide, each with probability
+        1 - exp(-r dt) into one of its free neighbours chosen at random; two parents
+        aiming at one site: one wins. The daughter inherits the parent's antigen times
+        lognormal noise (``antigen_daughter_sigma``) and loses it heritably with
+        probability ``antigen_loss_probability``. Returns the number of divisions.
+        """
+        s = self.scenario
+        p_divide = 1 - np.exp(-s.tumor_growth_rate * dt_h / 24)
+        if p_divide <= 0:
+            return 0
+        free = self.free()
+        padded = np.pad(free, 1)
+        w, h = self.shape
+        n_free = sum(padded[1 + dx:w + 1 + dx, 1 + dy:h + 1 + dy] for dx, dy in MOORE)
+        xs, ys = np.nonzero(self.tumor & (n_free > 0))
+        divides = self.rng.random(xs.size) < p_divide
+        xs, ys = xs[divides], ys[divides]
+        if xs.size == 0:
+            return 0
+        options = padded[xs[:, None] + 1 + MOORE[:, 0], ys[:, None] + 1 + MOORE[:, 1]]
+        choice = np.argmax(options * self.rng.random(options.shape), axis=1)
+        tx, ty = xs + MOORE[choice, 0], ys + MOORE[choice, 1]
+        order = self.rng.permutation(xs.size)
+        _, first = np.unique((tx * h + ty)[order], return_index=True)
+        keep = order[first]
+        xs, ys, tx, ty = xs[keep], ys[keep], tx[keep], ty[keep]
+
+        noise = np.exp(s.antigen_daughter_sigma * self.rng.standard_normal(xs.size)).astype(np.float32)
+        lost = self.rng.random(xs.size) < s.antigen_loss_probability
+        self.tumor[tx, ty] = True
+        self.normal[tx, ty] = False
+        self.debris[tx, ty] = 0
+        self.antigen_setpoint[tx, ty] = np.where(lost, 0, self.antigen_setpoint[xs, ys] * noise)
+        self.antigen[tx, ty] = np.where(lost, 0, self.antigen[xs, ys] * noise)
+        self.lineage[tx, ty] = np.where(lost, ACQUIRED_LOSS, self.lineage[xs, ys])
+        return int(xs.size)
+
+    def recover_antigen(self, dt_h: float) -> None:
+        """Down-regulated antigen returns to its set point (``antigen_recovery_per_day``)."""
+        k = 1 - np.exp(-self.scenario.antigen_recovery_per_day * dt_h / 24)
+        self.antigen += (self.antigen_setpoint - self.antigen) * np.float32(k)
+
+    def clear_debris(self, dt_h: float) -> None:
+        """Phagocytes clear dead-cell debris (``debris_clearance_per_day``)."""
+        self.debris *= np.float32(np.exp(-self.scenario.debris_clearance_per_day * dt_h / 24))
+        self.debris[self.debris < 0.05] = 0
+
+    def kill(self, x: int, y: int) -> bool:
+        """A CAR-T cell kills the tissue cell at (x, y): it becomes debris.
+
+        Returns True if it was a tumour cell, False for a normal cell (on-target,
+        off-tumour toxicity).
+        """
+        was_tumor = bool(self.tumor[x, y])
+        if was_tumor:
+            self.tumor[x, y] = False
+            self.lineage[x, y] = 0
+            self.tumor_killed += 1
+        else:
+            self.normal[x, y] = False
+            self.normal_killed += 1
+        self.antigen[x, y] = 0
+        self.antigen_setpoint[x, y] = 0
+        self.debris[x, y] = 1
+        return was_tumor
+
+    # --- read-outs ---------------------------------------------------------------------
+    def tumor_cells(self) -> int:
+        """Viable tumour cells on the lattice."""
+        return int(np.count_nonzero(self.tumor))
+
+    def antigen_negative_fraction(self) -> float:
+        """Share of viable tumour cells whose set point is below IHC 1+ (0 when none left)."""
+        n = self.tumor_cells()
+        return float(np.count_nonzero(self.tumor & (self.antigen_setpoint < NEGATIVE_BELOW)) / n) if n else 0.0
