@@ -143,8 +143,8 @@ class CARTScenario(Scenario):
     division_probability: Annotated[float, _P("per stimulation", "chance of dividing after a kill (before suppression)",
                                               low=0, high=1)] = 0.5
     exhaustion_per_stimulation: Annotated[float, _P("per engagement-hour", "exhaustion added per hour engaged with antigen (exhausted at 1; doubled in full suppression)",
-                                                    low=0, high=1, source="REFERENCE.md: exhaustion row")] = 0.005
-    effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 5.0
+                                                    low=0, high=1, source="REFERENCE.md: exhaustion row")] = 0.002
+    effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 7.0
     memory_half_life_days: Annotated[float, _P("days", "survival half-life of a memory CAR-T cell",
                                                low=0.1, high=10000, source="REFERENCE.md: persistence months in responders")] = 60.0
     exhausted_half_life_days: Annotated[float, _P("days", "survival half-life of an exhausted CAR-T cell", low=0.1, high=1000)] = 2.0

@@ -1,0 +1,74 @@
+"""RECIST 1.1 / iRECIST rules on hand-made diameter series, and the diameter read-out."""
+
+import numpy as np
+import pytest
+
+from sim.imaging import Scan, assess, longest_diameter, recist_call
+
+
+def scans(apparent, viable=None, interval=28):
+    viable = apparent if viable is None else viable
+    return [Scan(i * interval, a, v, 0, 1.0, 0.0) for i, (a, v) in enumerate(zip(apparent, viable))]
+
+
+@pytest.mark.parametrize("d, baseline, nadir, call", [
+    (0.0, 30, 30, "CR"),
+    (21.0, 30, 30, "PR"),       # exactly -30%
+    (21.1, 30, 30, "SD"),
+    (36.0, 30, 30, "PD"),       # +20% and +6 mm
+    (35.9, 30, 30, "SD"),
+    (12.0, 30, 10, "PR"),       # +20% from nadir but only +2 mm: not PD
+    (15.0, 30, 10, "PD"),       # +50% and +5 mm from nadir, though below baseline
+])
+def test_recist_call(d, baseline, nadir, call):
+    assert recist_call(d, baseline, nadir) == call
+
+
+def test_growing_lesion_is_confirmed_progression():
+    s = scans([30, 33, 37, 44])
+    out = assess(s, sd_min_days=42)
+    assert [x.call for x in s[1:]] == ["SD", "PD", "PD"]
+    assert [x.irecist for x in s[1:]] == ["iSD", "iUPD", "iCPD"]
+    assert out["best_response"] == "PD"          # SD at day 28 is before the 42-day minimum
+    assert out["best_pct_change"] == pytest.approx(10.0)
+
+
+def test_stable_disease_counts_after_minimum_duration():
+    assert assess(scans([30, 31, 32, 40]), sd_min_days=42)["best_response"] == "SD"
+
+
+def test_best_response_stops_at_confirmed_progression():
+    out = assess(scans([30, 40, 50, 10]), sd_min_days=42)
+    assert out["best_response"] == "PD"
+
+
+def test_pseudo_progression_unconfirmed_then_response():
+    s = scans(apparent=[30, 38, 20, 12], viable=[30, 22, 15, 10])
+    out = assess(s, sd_min_days=42)
+    assert s[1].irecist == "iUPD" and s[2].irecist == "iPR"
+    assert out["pseudo_progression"] and out["best_response"] == "PR"
+
+
+def test_true_progression_is_not_pseudo():
+    out = assess(scans(apparent=[30, 38, 20, 12], viable=[30, 38, 20, 12]), sd_min_days=42)
+    assert not out["pseudo_progression"]
+
+
+def test_relapse_after_response():
+    out = assess(scans(apparent=[30, 10, 5, 12], viable=[30, 10, 5, 12]), sd_min_days=42)
+    assert out["best_response"] == "PR" and out["relapse"]
+    assert not assess(scans([30, 10, 8, 7]), sd_min_days=42)["relapse"]
+
+
+def test_complete_response():
+    out = assess(scans([30, 0, 0, 0]), sd_min_days=42)
+    assert out["best_response"] == "CR" and out["best_pct_change"] == -100
+
+
+def test_longest_diameter_of_shapes():
+    disk = np.hypot(*np.indices((81, 81)) - 40) <= 20
+    assert longest_diameter(disk) == pytest.approx(41, abs=1)
+    bar = np.zeros((50, 50), bool)
+    bar[10, 5:35] = True
+    assert longest_diameter(bar) == pytest.approx(30)
+    assert longest_diameter(np.zeros((5, 5), bool)) == 0
