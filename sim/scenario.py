@@ -76,11 +76,11 @@ class CARTScenario(Scenario):
 
     # --- what is treated -------------------------------------------------------
     target: Annotated[str, _P("-", "target antigen (row of seeds/targets.toml)",
-                              choices=lambda: tables.targets())] = "CLDN18.2"
+                              choices=lambda: tables.targets(), source="seeds/targets.toml")] = "CLDN18.2"
     site: Annotated[str, _P("-", "lesion site (row of seeds/sites.toml)",
-                            choices=lambda: tables.sites())] = "stomach"
+                            choices=lambda: tables.sites(), source="seeds/sites.toml")] = "stomach"
     route: Annotated[str, _P("-", "delivery route (row of seeds/routes.toml)",
-                             choices=lambda: tables.routes())] = "intravenous"
+                             choices=lambda: tables.routes(), source="seeds/routes.toml")] = "intravenous"
     dose: Annotated[float, _P("cells", "CAR-T cells infused (clinical count); 0 = untreated",
                               low=0, high=1e12,
                               source="CT041 doses 2.5e8-5e8 (Qi et al., Nat Med 2022)")] = 2.5e8
@@ -235,6 +235,15 @@ class CARTScenario(Scenario):
                 text = repr(value)
             lines.append(f"{name} = {text}")
         return "\n".join(lines) + "\n"
+
+    @classmethod
+    def markdown_table(cls) -> str:
+        """The parameter table of docs/model.md: name, unit, default, allowed, meaning, source."""
+        rows = ["| name | unit | default | allowed | meaning | source |", "|---|---|---|---|---|---|"]
+        for name, (kind, spec, default) in cls.specs().items():
+            allowed = "see seeds/" if spec.choices else spec.allowed(kind)
+            rows.append(f"| `{name}` | {spec.unit} | {default} | {allowed} | {spec.meaning} | {spec.source} |")
+        return "\n".join(rows) + "\n"
 
     @classmethod
     def describe(cls) -> list[str]:

@@ -130,15 +130,18 @@ class CARTCell(CellAgent):
         uphill, stroma = m.fields.uphill, m.tissue.stroma
         bias, block = m.scenario.chemotaxis_bias, m.scenario.stroma_block
         rand = self.random.random
+        start = cell = self.cell
         for _ in range(m.moves_per_step):
-            cell = self.cell
             d = int(uphill[cell.coordinate])
             if d < 0 or rand() >= bias:
-                d = self.random.randrange(8)
+                d = int(rand() * 8)
             target = cell.connections.get(_OFFSETS[d])
-            if target is None or not target.is_empty or rand() < stroma[target.coordinate] * block:
+            if target is None or (target is not start and not target.is_empty) \
+                    or rand() < stroma[target.coordinate] * block:
                 continue
-            self.cell = target
+            cell = target
+        if cell is not start:  # the Mesa grid is updated once, at the end of the walk
+            self.cell = cell
 
     def die(self) -> None:
         """Remove the cell from the lattice and the model."""

@@ -77,3 +77,10 @@ def test_bad_files(tmp_path, text):
 def test_unknown_preset():
     with pytest.raises(ScenarioError, match="no such preset"):
         load_scenario("no-such-scenario")
+
+
+def test_docs_parameter_table_is_current():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "model.md").read_text()
+    assert CARTScenario.markdown_table() in text, "regenerate the table in docs/model.md (CARTScenario.markdown_table())"
