@@ -7,7 +7,9 @@ optional debulking and a one-day settling of the fields. Order within a step:
 2. blood: expansion or contraction, homing through vessels into the lesion;
 3. CAR-T cells, in random order: die, engage/kill/divide, or move (``sim.tcells``);
 4. tissue: rim growth, antigen recovery, debris clearance (``sim.tissue``);
-5. fields: secretion, diffusion, decay, chemotactic direction (``sim.microenv``);
+5. fields: secretion, diffusion, decay, chemotactic direction (``sim.microenv``),
+   every ``field_update_h`` hours (exact over that interval; kills in between
+   deposit inflammation at once);
 6. systemic cytokine from the share of burden killed; at each whole day the
    DataCollector records the state, and on scan days the lesion is imaged.
 
@@ -57,8 +59,8 @@ class CARTModel(Model):
         self.tissue = Tissue(self.grid, s, self.rng)
         self.tissue.debulk(s.debulking_fraction)
         self.fields = Fields(self.grid, s)
-        for _ in range(SETTLE_H):
-            self.fields.update(self.tissue, self.dt_h)
+        for _ in range(SETTLE_H // s.field_update_h):
+            self.fields.update(self.tissue, s.field_update_h)
         self.blood = BloodCompartment(s)
         self.delivery = Delivery(s, self.tissue)
         self.homing_per_day = self.tissue.site["homing_per_day"]
@@ -72,6 +74,9 @@ class CARTModel(Model):
         self.memory_probability = -np.expm1(-hourly / s.memory_after_days)
         self.affinity_h = s.car_affinity ** s.hill_coefficient
         self.moves_per_step = int(round(s.tcell_speed_um_per_min * 60 * self.dt_h / SITE_UM))
+        stroma = self.tissue.stroma
+        self.move_block = {(int(x), int(y)): float(stroma[x, y]) * s.stroma_block for x, y in np.argwhere(stroma > 0)}
+        """Chance that a move into a stroma site fails, for the sites with stroma (stroma is static)."""
 
         self.tumor_cells_baseline = self.tissue.tumor_cells()
         self.normal_target_cells = int(np.count_nonzero(self.tissue.normal & (self.tissue.antigen >= s.activation_threshold)))
@@ -102,7 +107,8 @@ class CARTModel(Model):
         self.tissue.grow(dt)
         self.tissue.recover_antigen(dt)
         self.tissue.clear_debris(dt)
-        self.fields.update(self.tissue, dt)
+        if self.steps % s.field_update_h == 0:
+            self.fields.update(self.tissue, s.field_update_h)
 
         killed = self.tissue.tumor_killed - killed_before
         self.kills_today += killed

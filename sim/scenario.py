@@ -125,6 +125,8 @@ class CARTScenario(Scenario):
     inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, edema)", low=0.1, high=1000)] = 48.0
     diffusion_um2_per_s: Annotated[float, _P("um2/s", "effective diffusion coefficient of the soluble fields in tissue",
                                              low=0.01, high=1000)] = 1.0
+    field_update_h: Annotated[int, _P("h", "hours between field updates (each update is exact for its interval)",
+                                      low=1, high=24)] = 3
     stroma_block: Annotated[float, _P("0..1", "chance a T-cell move into fully dense stroma fails", low=0, high=1,
                                       source="REFERENCE.md: motility slower in dense stroma")] = 0.8
 

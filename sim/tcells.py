@@ -127,17 +127,18 @@ class CARTCell(CellAgent):
         stroma of density d fails with probability ``d * stroma_block``.
         """
         m = self.model
-        uphill, stroma = m.fields.uphill, m.tissue.stroma
-        bias, block = m.scenario.chemotaxis_bias, m.scenario.stroma_block
+        uphill, blocked = m.fields.uphill, m.move_block
+        bias = m.scenario.chemotaxis_bias
         rand = self.random.random
         start = cell = self.cell
         for _ in range(m.moves_per_step):
-            d = int(uphill[cell.coordinate])
-            if d < 0 or rand() >= bias:
+            d = int(uphill[cell.coordinate]) if rand() < bias else -1
+            if d < 0:
                 d = int(rand() * 8)
             target = cell.connections.get(_OFFSETS[d])
-            if target is None or (target is not start and not target.is_empty) \
-                    or rand() < stroma[target.coordinate] * block:
+            if target is None or (target is not start and not target.is_empty):
+                continue
+            if target.coordinate in blocked and rand() < blocked[target.coordinate]:
                 continue
             cell = target
         if cell is not start:  # the Mesa grid is updated once, at the end of the walk
