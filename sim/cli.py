@@ -1,4 +1,4 @@
-"""The ``cartsim`` command line: ``run`` and ``scenarios``.
+"""The ``cartsim`` command line: ``run``, ``sweep`` and ``scenarios``.
 
 Bad input (a parameter, a scenario, a flag) stops with one line on stderr that
 names it, the value and what is allowed, exit status 2, and nothing written.
@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="random seed (overrides the scenario)")
     run.add_argument("--out", type=Path, help="output folder (new or empty; default: ./cartsim-out/NAME-TIME)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object and nothing else")
+    sw = sub.add_parser("sweep", help="run a parameter sweep (grid, list, Sobol or Morris) into Parquet parts",
+                        description="Run a sweep file; every finished run is kept at once, so a killed sweep "
+                                    "continues with --resume. Read the result with pandas.read_parquet(OUT).")
+    sw.add_argument("sweep_file", type=Path, help="sweep TOML (see sim/sweep.py or the README)")
+    sw.add_argument("--backend", choices=["local", "dask"], default="local", help="process pool or Dask (default local)")
+    sw.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (implies --backend dask)")
+    sw.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    sw.add_argument("--out", type=Path, help="output folder (default: ./cartsim-out/SWEEPNAME)")
+    sw.add_argument("--resume", action="store_true", help="continue a sweep in --out, skipping finished runs")
     sc = sub.add_parser("scenarios", help="list the scenario presets, one line each",
                         description="List scenario presets; with --parameters, every parameter with unit and range.")
     sc.add_argument("--parameters", action="store_true", help="list every parameter: name, default, unit, meaning")
@@ -55,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "scenarios":
             return _scenarios(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _run(args)
     except (BadInput, ScenarioError) as err:
         print(f"cartsim: {err}" if not str(err).startswith("cartsim") else str(err), file=sys.stderr)
@@ -95,6 +106,29 @@ def _run(args) -> int:
         print(json.dumps(result.summary))
     else:
         print(_readable(result, name, out))
+    return 0
+
+
+def _sweep(args) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sim.sweep import finished_runs, load_sweep, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise BadInput(f"cartsim sweep: --workers {args.workers}: allowed: a whole number >= 1")
+    sweep = load_sweep(args.sweep_file)
+    out = args.out or Path("cartsim-out") / sweep.name
+    backend = "dask" if args.scheduler else args.backend
+    try:
+        table = run_sweep(sweep, out, backend=backend, workers=args.workers, scheduler=args.scheduler,
+                          resume=args.resume)
+    except (KeyboardInterrupt, BrokenProcessPool) as err:
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else "a worker process died"
+        print(f"cartsim sweep: {why}; {len(finished_runs(out))} of {sweep.n_runs} runs are kept in {out}; "
+              f"continue with --resume", file=sys.stderr)
+        return 130 if isinstance(err, KeyboardInterrupt) else 1
+    print(f"cartsim sweep: {len(table)} runs in {out}/ (read with pandas.read_parquet); "
+          f"response rate {table.responded.mean():.0%}")
     return 0
 
 

@@ -1,0 +1,115 @@
+"""Sweeps: identical tables across backends and worker counts, kill-and-resume, bad files, SALib."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from sim.sweep import load_sweep, read_sweep, run_sweep
+
+SWEEP = """
+base = "gastric-peritoneal-iv"
+replicates = 2
+seed = 7
+[set]
+width = 40
+height = 40
+days = {days}
+[grid]
+route = ["intravenous", "intraperitoneal"]
+dose = [1e8, 5e8]
+"""
+
+
+@pytest.fixture
+def sweep_file(tmp_path):
+    path = tmp_path / "routes.toml"
+    path.write_text(SWEEP.format(days=28))
+    return path
+
+
+def test_same_table_for_one_and_two_workers_and_dask(tmp_path, sweep_file):
+    one = run_sweep(sweep_file, tmp_path / "one", workers=1, progress=False)
+    two = run_sweep(sweep_file, tmp_path / "two", workers=2, progress=False)
+    dask = run_sweep(sweep_file, tmp_path / "dask", backend="dask", workers=2, progress=False)
+    assert len(one) == 8 and one.run.tolist() == list(range(8))
+    pd.testing.assert_frame_equal(one, two)
+    pd.testing.assert_frame_equal(one, dask)
+    assert one.seed.nunique() == 8                       # spawned per run
+    assert set(one.param_route) == {"intravenous", "intraperitoneal"}
+    assert pd.read_parquet(tmp_path / "one").shape == one.shape
+
+
+def test_killed_sweep_resumes_to_the_same_table(tmp_path):
+    path = tmp_path / "long.toml"
+    path.write_text(SWEEP.format(days=42).replace("replicates = 2", "replicates = 4"))
+    reference = run_sweep(path, tmp_path / "ref", workers=2, progress=False)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(out.glob("part-*.parquet"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = len(list(out.glob("part-*.parquet")))
+    assert 3 <= kept < 16, "the sweep should have been killed part-way"
+    assert len(read_sweep(out)) == kept                  # every kept part is readable (no half-written part)
+    with pytest.raises(Exception, match="--resume"):
+        run_sweep(path, out, workers=2, progress=False)  # refuses to start over a sweep's results
+    resumed = run_sweep(path, out, workers=2, resume=True, progress=False)
+    pd.testing.assert_frame_equal(resumed, reference)
+    assert resumed.run.is_unique and len(resumed) == 16
+
+
+def test_sobol_sample_and_indices(tmp_path):
+    path = tmp_path / "sobol.toml"
+    path.write_text("""
+base = "gastric-cldn18-iv"
+seed = 3
+outputs = ["best_pct_change", "antigen_negative_fraction_end"]
+[set]
+width = 40
+height = 40
+days = 28
+[sample]
+method = "sobol"
+n = 4
+[sample.bounds]
+suppression = [0.0, 1.0]
+antigen_negative_fraction = [0.0, 0.5]
+""")
+    sweep = load_sweep(path)
+    assert sweep.n_runs == 4 * (2 + 2)
+    run_sweep(sweep, tmp_path / "o", workers=2, progress=False)
+    indices = pd.read_csv(tmp_path / "o" / "_analysis" / "sobol_best_pct_change.csv")
+    assert list(indices.parameter) == ["suppression", "antigen_negative_fraction"]
+    assert {"S1", "ST", "S1_conf", "ST_conf"} <= set(indices.columns)
+    assert (tmp_path / "o" / "_analysis" / "sobol.png").exists()
+
+
+BAD_SWEEPS = {
+    "unknown parameter": "[grid]\nnot_a_parameter = [1, 2]\n",
+    "bounds reversed": '[sample]\nmethod = "sobol"\nn = 4\n[sample.bounds]\nsuppression = [0.9, 0.1]\n',
+    "zero replicates": "replicates = 0\n",
+    "malformed": "[grid\nroute = ",
+    "bad value": "[grid]\ndose = [-1.0]\n",
+    "unknown base": 'base = "no-such-scenario"\n',
+    "unknown method": '[sample]\nmethod = "lhs"\nn = 4\n[sample.bounds]\ndose = [0, 1e9]\n',
+}
+
+
+@pytest.mark.parametrize("name", BAD_SWEEPS)
+def test_bad_sweep_files_exit_2_nothing_written(tmp_path, name):
+    path = tmp_path / "bad.toml"
+    path.write_text(BAD_SWEEPS[name])
+    out = tmp_path / "o"
+    p = subprocess.run([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert not out.exists()
