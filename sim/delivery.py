@@ -1,12 +1,14 @@
 """Delivery routes: where, when and how many CAR-T cells enter the lattice.
 
-A route (``seeds/routes.toml``) sends ``systemic_share`` of the dose into blood
-and ``local_share[site]`` straight to the lesion region; the rest is lost to
-other tissue. Local cells arrive over ``window_h`` hours after ``delay_h`` hours
-at the route's entry geometry: ``vessels`` (intravenous, hepatic arterial),
-``surface`` (the site's cavity- or CSF-facing edge: intraperitoneal, intrapleural,
-intraventricular) or ``core`` (intratumoral bolus). Blood cells reach the lesion
-later by homing through vessels (``sim.tcells.BloodCompartment``).
+A route (``seeds/routes.toml``) sends, over ``window_h`` hours after ``delay_h``
+hours, ``systemic_share`` of the dose into blood and ``local_share[site]`` into the
+lesion's region (peritoneal cavity, liver on first pass, CSF, injection site); the
+rest is lost to other tissue. Both are pools (:class:`sim.tcells.CARTPool`) that expand
+and contract. Regional cells enter the lesion at the route's ``entry_per_day`` and
+its entry geometry: ``vessels`` (hepatic arterial), ``surface`` (the site's
+cavity- or CSF-facing edge: intraperitoneal, intrapleural, intraventricular) or
+``core`` (intratumoral). Blood cells enter through vessels at the site's
+``homing_per_day``.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ def cells_to_agents(cells: float, lattice_tumor_cells: float, reference_tumor_ce
 
         agents = cells [CAR-T cells] x lattice_tumor_cells [cells] / reference_tumor_cells [cells]
 
-    e.g. 2.5e8 infused cells, 40% to the lesion region, 50 cm3 of burden (5e10
-    cells) and 2,000 tumour cells on the lattice: 2.5e8 x 0.4 x 2e3 / 5e10 = 4 agents.
-    Each agent is then one real cell; blood expansion and local division multiply them.
+    e.g. 2.5e8 cells entering tumour over time, 50 cm3 of burden (5e10 cells) and
+    2,000 tumour cells on the lattice: 2.5e8 x 2e3 / 5e10 = 10 agents. Each agent is
+    one real cell; expansion in blood or the region multiplies the cells that
+    enter, and local division multiplies the agents.
     """
     return cells * lattice_tumor_cells / reference_tumor_cells
 
@@ -49,13 +52,15 @@ class Route:
     window_h: float
     systemic_share: float
     local_share: float
+    entry_per_day: float
 
     @classmethod
     def for_site(cls, route: str, site: str) -> Route:
         """The route's row of ``seeds/routes.toml`` with the local share for ``site``."""
         row = tables.routes()[route]
         return cls(route, row["entry"], row["reaches"], float(row["delay_h"]), float(row["window_h"]),
-                   float(row["systemic_share"]), float(row["local_share"].get(site, 0.0)))
+                   float(row["systemic_share"]), float(row["local_share"].get(site, 0.0)),
+                   float(row["entry_per_day"]))
 
 
 def lesion_cells(diameter_mm: float) -> float:
@@ -79,19 +84,22 @@ class Delivery:
         self.burden_cells = s.tumor_burden_cm3 * CELLS_PER_CM3 * remaining
         self.lesion_cells = min(lesion_cells(s.lesion_diameter_mm) * remaining, self.burden_cells)
         self.lattice_tumor_cells = max(tissue.tumor_cells(), 1)
-        reference = self.lesion_cells if self.route.reaches == "lesion" else self.burden_cells
+        self.regional_reference = self.lesion_cells if self.route.reaches == "lesion" else self.burden_cells
         self.local_cells = s.dose * self.route.local_share
         self.systemic_cells = s.dose * self.route.systemic_share
         self.lost_cells = s.dose - self.local_cells - self.systemic_cells
-        self.local_agents = cells_to_agents(self.local_cells, self.lattice_tumor_cells, reference)
         self.burden_share = self.lesion_cells / self.burden_cells if self.route.reaches == "lesion" else 1.0
         """Share of the patient's burden that the lattice stands for (cytokine scaling)."""
         self.entry_sites = {"vessels": self._vessel_sites(tissue), "surface": self._surface_sites(tissue),
                             "core": self._core_sites(tissue)}
 
     def homing_agents(self, homed_cells: float) -> float:
-        """Expected agents entering the lattice when ``homed_cells`` home into the burden."""
+        """Expected agents entering the lattice when ``homed_cells`` blood cells home into the burden."""
         return cells_to_agents(homed_cells, self.lattice_tumor_cells, self.burden_cells)
+
+    def regional_agents(self, entered_cells: float) -> float:
+        """Expected agents entering the lattice when ``entered_cells`` regional cells enter tumour."""
+        return cells_to_agents(entered_cells, self.lattice_tumor_cells, self.regional_reference)
 
     def in_window(self, hour: float, dt_h: float) -> float:
         """Share of the route's local and systemic cells released in [hour, hour + dt_h)."""

@@ -3,14 +3,16 @@
 One step is ``dt_h`` = 1 hour; step 1 starts at infusion (day 0), after the
 optional debulking and a one-day settling of the fields. Order within a step:
 
-1. delivery: local arrivals at the route's entry sites; systemic share into blood;
-2. blood: expansion or contraction, homing through vessels into the lesion;
+1. delivery: the route's systemic share into blood, its local share into the
+   lesion's region (``sim.delivery``);
+2. blood and region pools: expansion or contraction; blood cells home through
+   vessels, regional cells enter at the route's entry sites;
 3. CAR-T cells, in random order: die, engage/kill/divide, or move (``sim.tcells``);
 4. tissue: rim growth, antigen recovery, debris clearance (``sim.tissue``);
 5. fields: secretion, diffusion, decay, chemotactic direction (``sim.microenv``),
    every ``field_update_h`` hours (exact over that interval; kills in between
    deposit inflammation at once);
-6. systemic cytokine from the share of burden killed; at each whole day the
+6. systemic cytokine from the share of burden killed (``sim.toxicity``); at each whole day the
    DataCollector records the state, and on scan days the lesion is imaged.
 
 ``run(scenario)`` runs a model to ``days`` and returns a :class:`Result`.
@@ -31,7 +33,8 @@ from sim.delivery import Delivery
 from sim.imaging import Scan
 from sim.microenv import SITE_UM, Fields
 from sim.scenario import CARTScenario
-from sim.tcells import BloodCompartment, CARTCell, Phenotype, crs_grade
+from sim.tcells import CARTCell, CARTPool, Phenotype
+from sim.toxicity import SystemicCytokine, crs_grade
 from sim.tissue import Tissue
 
 SETTLE_H = 24
@@ -61,7 +64,9 @@ class CARTModel(Model):
         self.fields = Fields(self.grid, s)
         for _ in range(SETTLE_H // s.field_update_h):
             self.fields.update(self.tissue, s.field_update_h)
-        self.blood = BloodCompartment(s)
+        self.blood = CARTPool(s)
+        self.region = CARTPool(s)
+        self.cytokine = SystemicCytokine(s)
         self.delivery = Delivery(s, self.tissue)
         self.homing_per_day = self.tissue.site["homing_per_day"]
 
@@ -84,7 +89,6 @@ class CARTModel(Model):
         self.backlog = {"vessels": 0, "surface": 0, "core": 0}
         self.kills_today = 0
         self.max_daily_kill_fraction = 0.0
-        self.cytokine_peak = 0.0
         self.scans: list[Scan] = []
         self._mm_per_site = 0.0
         self.datacollector = DataCollector(model_reporters={k: _reporter(k) for k in OBSERVED})
@@ -95,12 +99,15 @@ class CARTModel(Model):
         """Advance one hour (see the module docstring for the order of rules)."""
         s, dt = self.scenario, self.dt_h
         hour = (self.steps - 1) * dt
-        released = self.delivery.in_window(hour, dt)
+        delivery = self.delivery
+        released = delivery.in_window(hour, dt)
         if released:
-            self.blood.infuse(self.delivery.systemic_cells * released)
-            self._enter(self.rng.poisson(self.delivery.local_agents * released), self.delivery.route.entry)
+            self.blood.infuse(delivery.systemic_cells * released)
+            self.region.infuse(delivery.local_cells * released)
         homed = self.blood.step(hour / 24, dt, self.homing_per_day)
-        self._enter(self.rng.poisson(self.delivery.homing_agents(homed)), "vessels")
+        self._enter(self.rng.poisson(delivery.homing_agents(homed)), "vessels")
+        entered = self.region.step(hour / 24, dt, delivery.route.entry_per_day)
+        self._enter(self.rng.poisson(delivery.regional_agents(entered)), delivery.route.entry)
 
         killed_before = self.tissue.tumor_killed
         self.agents.shuffle_do("step")
@@ -113,8 +120,7 @@ class CARTModel(Model):
         killed = self.tissue.tumor_killed - killed_before
         self.kills_today += killed
         share_per_day = killed / max(self.tumor_cells_baseline, 1) * (24 / dt) * self.delivery.burden_share
-        self.blood.update_cytokine(share_per_day, dt)
-        self.cytokine_peak = max(self.cytokine_peak, self.blood.cytokine)
+        self.cytokine.step(share_per_day, dt)
 
         hours = self.steps * dt
         if hours % 24 == 0:
@@ -182,7 +188,8 @@ class CARTModel(Model):
             "cart_memory": phen[Phenotype.MEMORY],
             "cart_exhausted": phen[Phenotype.EXHAUSTED],
             "cart_blood": self.blood.total,
-            "cytokine": self.blood.cytokine,
+            "cart_region": self.region.total,
+            "cytokine": self.cytokine.level,
             "tumor_killed": self.tissue.tumor_killed,
             "normal_killed": self.tissue.normal_killed,
             "density": float(np.count_nonzero(viable & apparent) / max(np.count_nonzero(apparent), 1)),
@@ -194,7 +201,7 @@ class CARTModel(Model):
 
 
 OBSERVED = ("day", "tumor_cells", "apparent_mm", "viable_mm", "antigen_negative_fraction", "cart_lesion",
-            "cart_effector", "cart_memory", "cart_exhausted", "cart_blood", "cytokine", "tumor_killed",
+            "cart_effector", "cart_memory", "cart_exhausted", "cart_blood", "cart_region", "cytokine", "tumor_killed",
             "normal_killed", "density")
 """Columns of the daily time series."""
 
@@ -229,13 +236,13 @@ def summarize(model: CARTModel) -> dict:
         "cart_end": float(ts["cart_blood"].iloc[-1]),
         "normal_cells_killed_fraction": round(model.tissue.normal_killed / model.normal_target_cells, 4)
         if model.normal_target_cells else 0.0,
-        "crs_grade": crs_grade(model.cytokine_peak),
+        "crs_grade": crs_grade(model.cytokine.peak),
         "seed": s.seed,
         # extras beyond the contract
         "baseline_tumor_cells": model.tumor_cells_baseline,
         "cart_lesion_peak": int(ts["cart_lesion"].max()),
         "cart_lesion_end": int(ts["cart_lesion"].iloc[-1]),
-        "cytokine_peak": round(model.cytokine_peak, 3),
+        "cytokine_peak": round(model.cytokine.peak, 3),
         "max_daily_kill_fraction": round(model.max_daily_kill_fraction, 4),
         "target": s.target, "site": s.site, "route": s.route, "dose": s.dose, "days": s.days,
     }

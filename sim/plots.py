@@ -59,7 +59,10 @@ def timecourse(result, path) -> None:
     ax.legend(loc="upper left", fontsize=8)
     ax2 = ax.twinx()
     ax2.semilogy(ts.day, np.maximum(ts.cart_blood, 1), color="#b2182b", ls="--", label="blood")
-    ax2.set_ylabel("CAR-T cells in blood (cells)", color="#b2182b")
+    if ts.cart_region.max() > 0:
+        ax2.semilogy(ts.day, np.maximum(ts.cart_region, 1), color="#8c6d31", ls=":", label="region (cavity, liver, CSF)")
+    ax2.set_ylabel("CAR-T cells outside the lesion (cells)", color="#b2182b")
+    ax2.legend(loc="upper right", fontsize=8)
     ax.set_title("CAR-T expansion and persistence")
     ax.set_xlabel("days after infusion")
 
@@ -115,3 +118,17 @@ def lattice(result, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def heatmap(ax, table, title: str, fmt: str = "{:.0%}", vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis"):
+    """Annotated heat map of a 2D table (pandas DataFrame: rows x columns); NaN cells blank."""
+    values = table.to_numpy(dtype=float)
+    image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right")
+    ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8,
+                    color="white" if v < vmin + 0.5 * (vmax - vmin) else "black")
+    ax.set_title(title)
+    return image

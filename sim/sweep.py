@@ -16,8 +16,9 @@ vary, replicates and a root seed::
     route = ["intravenous", "intraperitoneal"]
     dose = [1e8, 2.5e8, 5e8]
 
-    # ... or [list] (equal-length lists, taken row by row), or
-    # [sample] method = "sobol" | "morris", n = 64, and [sample.bounds] name = [low, high]
+    # [list]: equal-length lists taken row by row (e.g. target with its site);
+    # with [grid] too, every list row is crossed with every grid combination.
+    # Or [sample] method = "sobol" | "morris", n = 64, [sample.bounds] name = [low, high]
 
 Every run writes one Parquet part (``part-000042.parquet``: run index, replicate,
 seed, the varied parameters, the summary) the moment it finishes, through a
@@ -87,9 +88,22 @@ class Sweep:
                 for i in range(self.n_runs)]
 
     def fingerprint(self) -> str:
-        """What must match for ``resume`` to continue this sweep."""
+        """What must match for ``resume`` to continue this sweep: the design and the model's code and data."""
         return json.dumps({"base": self.base, "points": self.points, "replicates": self.replicates,
-                           "seed": self.seed}, sort_keys=True, default=str)
+                           "seed": self.seed, "model": model_version()}, sort_keys=True, default=str)
+
+
+def model_version() -> str:
+    """Hash of the model's source and data tables: runs from different versions never mix on resume."""
+    import hashlib
+
+    from sim import tables
+
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted([*package.glob("*.py"), *tables.seeds_dir().rglob("*.toml")]):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -117,22 +131,23 @@ def load_sweep(path: str | Path) -> Sweep:
     base = load_scenario(base_source, fixed).params()
     base.pop("seed")
 
-    designs = [k for k in ("grid", "list", "sample") if k in spec]
-    if len(designs) > 1:
-        raise SweepError(f"sweep file {path}: use one of [grid], [list], [sample], not {' and '.join(designs)}")
     method, bounds, samples = "grid", {}, None
-    if not designs:
-        points = [{}]
-    elif designs[0] == "grid":
-        grid = _lists(path, spec["grid"], "grid")
-        points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
-    elif designs[0] == "list":
-        lists = _lists(path, spec["list"], "list")
-        if len({len(v) for v in lists.values()}) > 1:
-            raise SweepError(f"sweep file {path}: [list] columns have different lengths {[len(v) for v in lists.values()]}")
-        points = [dict(zip(lists, row)) for row in zip(*lists.values())]
-    else:
+    if "sample" in spec:
+        if "grid" in spec or "list" in spec:
+            raise SweepError(f"sweep file {path}: [sample] cannot be combined with [grid] or [list]")
         method, bounds, samples, points = _sample(path, spec["sample"], seed)
+    else:
+        rows = [{}]
+        if "list" in spec:
+            lists = _lists(path, spec["list"], "list")
+            if len({len(v) for v in lists.values()}) > 1:
+                raise SweepError(f"sweep file {path}: [list] columns have different lengths "
+                                 f"{[len(v) for v in lists.values()]}")
+            rows = [dict(zip(lists, row)) for row in zip(*lists.values())]
+        grid = _lists(path, spec.get("grid", {}), "grid")
+        if overlap := sorted(set(grid) & {name for row in rows for name in row}):
+            raise SweepError(f"sweep file {path}: '{overlap[0]}' is in both [list] and [grid]")
+        points = [{**row, **dict(zip(grid, combo))} for row in rows for combo in itertools.product(*grid.values())]
 
     outputs = spec.get("outputs", ["best_pct_change", "responded"])
     for point in points:  # validate every design point now, before anything runs
@@ -222,7 +237,8 @@ def _prepare(sweep: Sweep, out: Path, resume: bool) -> set[int]:
         if not resume:
             raise SweepError(f"--out {out}: holds results already; add --resume to continue that sweep, or choose a new folder")
         if not manifest.exists() or json.loads(manifest.read_text()).get("fingerprint") != sweep.fingerprint():
-            raise SweepError(f"--out {out}: holds a different sweep; --resume needs the same sweep file")
+            raise SweepError(f"--out {out}: holds a different sweep or a run of another model version; "
+                             "--resume needs the same sweep file and model")
         return finished_runs(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{MANIFEST}.tmp"

@@ -4,9 +4,9 @@ In the lesion each :class:`CARTCell` is a Mesa ``CellAgent`` on the model's
 ``OrthogonalMooreGrid`` (one CAR-T cell per site; it shares the site with the
 tissue cell it crawls over). It reads the tissue and field arrays at its site
 and its 8 neighbours (Mesa's precomputed ``cell.connections``) and writes only
-the site it kills. Outside the lesion, :class:`BloodCompartment` holds the
-infused cells as numbers: expansion, contraction, memory, homing into tumour
-tissue, and the systemic cytokine index that stands for CRS.
+the site it kills. Outside the lesion, :class:`CARTPool` holds infused cells
+as numbers (blood, and the region a regional route fills): expansion,
+contraction, memory, and entry into tumour tissue.
 """
 
 from __future__ import annotations
@@ -150,8 +150,9 @@ class CARTCell(CellAgent):
         self.remove()
 
 
-class BloodCompartment:
-    """CAR-T cells in blood and lymphoid organs (clinical counts, whole patient).
+class CARTPool:
+    """CAR-T cells outside the lattice, as counts (clinical units): blood, or the
+    region a regional route fills (peritoneal cavity, liver, CSF, injection site).
 
     Effectors ``effector`` expand at ``expansion_rate_per_day`` (times
     ``lymphodepletion_expansion_factor`` after lymphodepletion) until
@@ -159,12 +160,10 @@ class BloodCompartment:
     ``contraction_rate_per_day`` while a share ``memory_conversion_per_day`` becomes
     memory ``memory`` that decays at ``memory_decay_per_day`` (the structure of the
     tisagenlecleucel kinetic model of Stein et al., CPT Pharmacometrics Syst
-    Pharmacol 2019). Both home into tumour tissue at the site's ``homing_per_day``.
-
-    ``cytokine`` is a systemic cytokine index (CRS proxy): produced in proportion to
-    the share of the tumour burden killed per day (``cytokine_per_kill``), decaying
-    with ``cytokine_half_life_days``. The ledger (``infused``, ``expanded``, ``died``,
-    ``homed``) accounts for every cell: infused + expanded - died - homed = in blood.
+    Pharmacol 2019). Cells leave the pool into tumour tissue at a rate per day
+    given to :meth:`step` (blood: the site's ``homing_per_day``; a region: the
+    route's ``entry_per_day``). The ledger (``infused``, ``expanded``, ``died``,
+    ``exited``) accounts for every cell: infused + expanded - died - exited = in the pool.
     """
 
     def __init__(self, scenario):
@@ -173,21 +172,20 @@ class BloodCompartment:
         self.effector = 0.0
         self.memory = 0.0
         self.rho = s.expansion_rate_per_day * (s.lymphodepletion_expansion_factor if s.lymphodepletion else 1.0)
-        self.infused = self.expanded = self.died = self.homed = 0.0
-        self.cytokine = 0.0
+        self.infused = self.expanded = self.died = self.exited = 0.0
 
     @property
     def total(self) -> float:
-        """CAR-T cells in blood now (effector + memory)."""
+        """CAR-T cells in the pool now (effector + memory)."""
         return self.effector + self.memory
 
     def infuse(self, cells: float) -> None:
-        """Cells entering blood (infusion, or leak from a cavity)."""
+        """Cells entering the pool (infusion, or leak from a cavity)."""
         self.effector += cells
         self.infused += cells
 
-    def step(self, day: float, dt_h: float, homing_per_day: float) -> float:
-        """Advance ``dt_h`` hours at ``day`` after infusion; return the cells that homed."""
+    def step(self, day: float, dt_h: float, exit_per_day: float) -> float:
+        """Advance ``dt_h`` hours at ``day`` after infusion; return the cells that left into tumour tissue."""
         s, dt = self.scenario, dt_h / 24
         e, mem = self.effector, self.memory
         if day < s.expansion_days:
@@ -205,24 +203,8 @@ class BloodCompartment:
             mem_new = mem * np.exp(-beta * dt) + converted
             self.died += (e + mem) - (e_new + mem_new)
             e, mem = e_new, mem_new
-        share = -np.expm1(-homing_per_day * dt)
-        homed = (e + mem) * share
-        self.homed += homed
+        share = -np.expm1(-exit_per_day * dt)
+        exited = (e + mem) * share
+        self.exited += exited
         self.effector, self.memory = e * (1 - share), mem * (1 - share)
-        return homed
-
-    def update_cytokine(self, burden_killed_per_day: float, dt_h: float) -> None:
-        """Systemic cytokine index from the share of tumour burden killed per day."""
-        s = self.scenario
-        rate = np.log(2) / s.cytokine_half_life_days
-        keep = np.exp(-rate * dt_h / 24)
-        self.cytokine = self.cytokine * keep + s.cytokine_per_kill * burden_killed_per_day * (1 - keep) / rate
-
-
-CRS_THRESHOLDS = (1.0, 3.0, 6.0, 10.0)
-"""Peak cytokine index at which the CRS grade proxy reaches 1, 2, 3, 4 (ASTCT-like scale)."""
-
-
-def crs_grade(peak_cytokine: float) -> int:
-    """CRS grade proxy 0-4 from the peak systemic cytokine index."""
-    return int(np.searchsorted(CRS_THRESHOLDS, peak_cytokine, side="right"))
+        return exited

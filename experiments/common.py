@@ -1,0 +1,30 @@
+"""What the experiment scripts share: command-line options and running their sweep file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from sim.sweep import load_sweep, run_sweep
+
+HERE = Path(__file__).parent
+
+
+def options(doc: str) -> argparse.Namespace:
+    """--workers, --runs (raw Parquet runs, resumable) and --out (CSV + figure)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--runs", type=Path, default=HERE / "out", help="folder for the raw sweep runs")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "experiments",
+                        help="folder for the CSV and the figure")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def sweep_table(name: str, args: argparse.Namespace) -> pd.DataFrame:
+    """Run (or resume, or just read) the sweep ``experiments/NAME.toml``; return its table."""
+    sweep = load_sweep(HERE / f"{name}.toml")
+    return run_sweep(sweep, args.runs / name, workers=args.workers, resume=True)
