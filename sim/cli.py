@@ -1,4 +1,4 @@
-"""The ``cartsim`` command line: ``run``, ``sweep`` and ``scenarios``.
+"""The ``cartsim`` command line: ``run``, ``sweep``, ``viz`` and ``scenarios``.
 
 Bad input (a parameter, a scenario, a flag) stops with one line on stderr that
 names it, the value and what is allowed, exit status 2, and nothing written.
@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     sw.add_argument("--out", type=Path, help="output folder (default: ./cartsim-out/SWEEPNAME)")
     sw.add_argument("--resume", action="store_true", help="continue a sweep in --out, skipping finished runs")
+    vz = sub.add_parser("viz", help="open the teaching app in the browser (SolaraViz)",
+                        description="Serve the browser app; open the printed address. Listens on 127.0.0.1 "
+                                    "unless --host says otherwise.")
+    vz.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    vz.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     sc = sub.add_parser("scenarios", help="list the scenario presets, one line each",
                         description="List scenario presets; with --parameters, every parameter with unit and range.")
     sc.add_argument("--parameters", action="store_true", help="list every parameter: name, default, unit, meaning")
@@ -66,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return _scenarios(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "viz":
+            return _viz(args)
         return _run(args)
     except (BadInput, ScenarioError) as err:
         print(f"cartsim: {err}" if not str(err).startswith("cartsim") else str(err), file=sys.stderr)
@@ -130,6 +137,21 @@ def _sweep(args) -> int:
     print(f"cartsim sweep: {len(table)} runs in {out}/ (read with pandas.read_parquet); "
           f"response rate {table.responded.mean():.0%}")
     return 0
+
+
+def _viz(args) -> int:
+    import subprocess
+
+    if not 0 < args.port < 65536:
+        raise BadInput(f"cartsim viz: --port {args.port}: allowed: 1-65535")
+    app = Path(__file__).parent / "viz" / "app.py"
+    print(f"cartsim viz: serving on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
+    command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host, "--port", str(args.port),
+               "--production", "--no-open", "--log-level", "warning"]
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _write(result, out: Path) -> None:

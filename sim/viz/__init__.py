@@ -1,0 +1,1 @@
+"""The browser app (``cartsim viz``): a Mesa SolaraViz page for teaching."""
