@@ -1,0 +1,127 @@
+"""Figures of the teaching lessons in docs/lessons/ (one command regenerates all five).
+
+    python experiments/lessons.py [--out docs/lessons/figures]
+
+Each lesson runs a few scenarios on the default 100x100 lattice with a fixed seed,
+snapshots the lattice on chosen days and plots the time courses.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sim import CARTModel, load_scenario  # noqa: E402
+from sim.model import summarize  # noqa: E402
+from sim.plots import PHENOTYPE_COLOURS, lattice_rgb  # noqa: E402
+
+SEED = 7
+
+
+def simulate(scenario, snapshot_days=(), field: str | None = None):
+    """Run to the horizon; return (time series, summary, {day: (rgb, CAR-T xy, field)})."""
+    model = CARTModel(scenario)
+    snaps = {}
+    while True:
+        day = model.steps / 24
+        if day in snapshot_days:
+            xy = np.array([(*a.cell.coordinate, a.phenotype) for a in model.agents]).reshape(-1, 3)
+            snaps[day] = (lattice_rgb(model), xy, getattr(model.fields, field).T.copy() if field else None)
+        if not model.running:
+            break
+        model.step()
+    return model.datacollector.get_model_vars_dataframe(), summarize(model), snaps
+
+
+def show(ax, snap, title):
+    rgb, xy, field = snap
+    ax.imshow(rgb, origin="lower", interpolation="nearest")
+    if field is not None:
+        ax.imshow(np.ma.masked_less(field, 0.02), origin="lower", cmap="magma", alpha=0.5, interpolation="nearest")
+    for phen, colour in PHENOTYPE_COLOURS.items():
+        pts = xy[xy[:, 2] == phen]
+        ax.scatter(pts[:, 0], pts[:, 1], s=5, c=colour, edgecolors="none")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def lesson_arms(arms: dict[str, object], days: tuple[int, ...], path: Path, column: str, ylabel: str,
+                title: str, field: str | None = None) -> None:
+    """Rows: arms; columns: lattice on ``days``, then ``column`` over time for all arms."""
+    results = {label: simulate(s, days, field) for label, s in arms.items()}
+    fig = plt.figure(figsize=(3.0 * len(days) + 4.5, 3.0 * len(arms)))
+    grid = fig.add_gridspec(len(arms), len(days) + 2)
+    curve = fig.add_subplot(grid[:, len(days):])
+    for row, (label, (ts, summary, snaps)) in enumerate(results.items()):
+        for col, day in enumerate(days):
+            show(fig.add_subplot(grid[row, col]), snaps[day], f"{label}\nday {day}")
+        curve.plot(ts.day, ts[column], label=f"{label}: {summary['best_response']}")
+    curve.set_xlabel("days after infusion")
+    curve.set_ylabel(ylabel)
+    curve.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def lesson_pseudo(path: Path) -> None:
+    """Apparent vs viable size, with the lattice and inflammation at the swelling."""
+    scenario = load_scenario("gastric-cldn18-iv", {"seed": 42})
+    ts, summary, snaps = simulate(scenario, (0, 14, 28), "inflammation")
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4))
+    for ax, day in zip(axes, (0, 14, 28)):
+        show(ax, snaps[day], f"day {day} (inflammation overlay)")
+    ax = axes[3]
+    ax.plot(ts.day, ts.apparent_mm, color="#6a3d9a", label="apparent (what the scan measures)")
+    ax.plot(ts.day, ts.viable_mm, color="#e6550d", label="viable tumour")
+    ax2 = ax.twinx()
+    ax2.plot(ts.day, 100 * ts.density, color="0.5", ls=":", label="density (viable share of apparent)")
+    ax2.set_ylabel("density proxy (%)")
+    ax.axhline(ts.apparent_mm.iloc[0] * 1.2, color="#d73027", ls="--", lw=1, label="+20%: PD line")
+    ax.set_xlabel("days after infusion")
+    ax.set_ylabel("longest diameter (mm)")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle("Pseudo-progression: the lesion swells with CAR-T cells and edema while tumour cells die")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "docs" / "lessons" / "figures")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    seed = {"seed": SEED}
+    lesson_arms({"B-ALL, CD19, IV": load_scenario("ball-cd19-iv", seed),
+                 "gastric, CLDN18.2, IV": load_scenario("gastric-cldn18-iv", seed)},
+                (0, 14, 42), args.out / "lesson1-leukaemia-vs-gastric.png", "tumor_cells",
+                "viable tumour cells on the lattice", "Why CD19 leukaemia responds and a gastric lesion struggles")
+    peritoneal = load_scenario("gastric-peritoneal-iv", seed)
+    lesson_arms({route: peritoneal.replace(route=route) for route in ("intravenous", "intraperitoneal", "intratumoral")},
+                (7, 21), args.out / "lesson2-route.png", "cart_lesion", "CAR-T cells in the lesion",
+                "Route matters: one peritoneal lesion, three routes")
+    escape = load_scenario("gastric-cldn18-iv", {**seed, "route": "intratumoral", "dose": 1e9,
+                                                  "antigen_negative_fraction": 0.1})
+    lesson_arms({"10% antigen-negative": escape, "0% antigen-negative": escape.replace(antigen_negative_fraction=0.0)},
+                (0, 21, 84), args.out / "lesson3-escape.png", "antigen_negative_fraction",
+                "antigen-negative share of tumour cells", "Antigen escape: CAR-T cells select the cells they cannot see")
+    lesson_pseudo(args.out / "lesson4-pseudo-progression.png")
+    toxic = {"seed": SEED, "car_affinity": 0.05, "route": "intratumoral", "days": 42}
+    lesson_arms({"EGFR (on normal epithelium)": load_scenario("gastric-cldn18-iv", {**toxic, "target": "EGFR"}),
+                 "GPC3 (absent from normal liver)": load_scenario("hcc-gpc3-hai", toxic)},
+                (0, 21), args.out / "lesson5-on-target-off-tumour.png", "normal_killed",
+                "normal cells killed by CAR-T (lattice)", "On-target, off-tumour toxicity: a high-affinity CAR")
+    print(f"lesson figures written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
