@@ -54,7 +54,10 @@ class CARTModel(Model):
     def __init__(self, scenario: CARTScenario | None = None, *, rng: int | None = None, **params):
         if rng is not None:
             params["seed"] = int(rng)
-        scenario = CARTScenario(**params) if scenario is None else (scenario.replace(**params) if params else scenario)
+        if scenario is None:
+            scenario = CARTScenario(**params)
+        elif params or scenario.model is not None:  # a Mesa scenario belongs to one model: copy it
+            scenario = scenario.replace(**params)
         super().__init__(scenario=scenario)
         s = scenario
         self.dt_h = 1.0
@@ -254,8 +257,12 @@ def run(scenario: CARTScenario | None = None, *, progress: bool = False, **param
 
     ``progress=True`` shows a tqdm bar on stderr (after 2 s, so short runs stay quiet).
     """
-    model = CARTModel(scenario, **params)
-    steps = int(model.scenario.days * 24 / model.dt_h)
+    return complete(CARTModel(scenario, **params), progress=progress)
+
+
+def complete(model: CARTModel, *, progress: bool = False) -> Result:
+    """Step a model to its horizon and collect the Result."""
+    steps = int(model.scenario.days * 24 / model.dt_h) - model.steps
     with tqdm(total=steps, unit="h", desc="simulating", disable=not progress, delay=2, leave=False) as bar:
         while model.running:
             model.step()

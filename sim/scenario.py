@@ -108,6 +108,8 @@ class CARTScenario(Scenario):
                                            low=0, high=5, source="REFERENCE.md: in-vivo doubling weeks to months, growth at the rim")] = 0.08
     antigen_negative_fraction: Annotated[float, _P("0..1", "share of tumour cells without the target at seeding (in patches)",
                                                    low=0, high=1, source="REFERENCE.md: antigen heterogeneity")] = 0.1
+    antigen_density_scale: Annotated[float, _P("x", "this patient's antigen density relative to the target's typical density",
+                                               low=0, high=10)] = 1.0
     antigen_loss_probability: Annotated[float, _P("per division", "chance a daughter cell loses the antigen heritably",
                                                   low=0, high=1, source="REFERENCE.md: antigen loss after CAR-T")] = 0.001
     antigen_daughter_sigma: Annotated[float, _P("ln units", "lognormal noise of daughter antigen density", low=0, high=3)] = 0.1
@@ -125,6 +127,8 @@ class CARTScenario(Scenario):
     inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, edema)", low=0.1, high=1000)] = 48.0
     diffusion_um2_per_s: Annotated[float, _P("um2/s", "effective diffusion coefficient of the soluble fields in tissue",
                                              low=0.01, high=1000)] = 1.0
+    stroma_scale: Annotated[float, _P("x", "this patient's stroma density relative to the site's (capped at 1)",
+                                      low=0, high=10)] = 1.0
     field_update_h: Annotated[int, _P("h", "hours between field updates (each update is exact for its interval)",
                                       low=1, high=24)] = 3
     stroma_block: Annotated[float, _P("0..1", "chance a T-cell move into fully dense stroma fails", low=0, high=1,

@@ -73,7 +73,8 @@ class Tissue:
 
         The lesion is a disk of diameter ``lesion_fraction`` x lattice side, centred, or
         against the cavity/CSF edge for sites with a ``surface_edge``. Site data set
-        stroma, vessels and tumour density; target data set the antigen.
+        stroma (times ``stroma_scale``), vessels and tumour density; target data set
+        the antigen (times ``antigen_density_scale``).
         """
         s, site, rng = self.scenario, self.site, self.rng
         w, h = self.shape
@@ -90,6 +91,7 @@ class Tissue:
         self.stroma[:] = np.where((r >= self.radius) & (r < self.radius + capsule), site["capsule_stroma"], 0.0)
         ridges = np.clip(1 - np.abs(smooth_field(rng, self.shape, max(2.0, self.radius / 4))) / 0.25, 0, 1)
         self.stroma[inside] = (site["septa_stroma"] * ridges)[inside]
+        np.minimum(self.stroma * np.float32(s.stroma_scale), 1, out=self.stroma)
 
         self.tumor[:] = inside & ~self.vessel & (rng.random(self.shape) < site["tumor_density"])
         self.normal[:] = (r >= self.radius + capsule) & ~self.vessel & (rng.random(self.shape) < site["normal_density"])
@@ -98,7 +100,7 @@ class Tissue:
         patch = smooth_field(rng, self.shape, t["patch_sites"])
         level = smooth_field(rng, self.shape, t["patch_sites"])
         noise = rng.standard_normal(self.shape)
-        density = t["density_mean"] * np.exp(t["density_sigma"] * (0.8 * level + 0.6 * noise))
+        density = s.antigen_density_scale * t["density_mean"] * np.exp(t["density_sigma"] * (0.8 * level + 0.6 * noise))
         negative = np.zeros(self.shape, bool)
         if s.antigen_negative_fraction > 0:
             cut = np.quantile(patch[self.tumor], s.antigen_negative_fraction)
