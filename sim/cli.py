@@ -1,4 +1,4 @@
-"""The ``cartsim`` command line: ``run``, ``sweep``, ``viz`` and ``scenarios``.
+"""The ``cartsim`` command line: ``run``, ``trial``, ``sweep``, ``viz`` and ``scenarios``.
 
 Bad input (a parameter, a scenario, a flag) stops with one line on stderr that
 names it, the value and what is allowed, exit status 2, and nothing written.
@@ -9,6 +9,7 @@ place only when complete.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -43,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="random seed (overrides the scenario)")
     run.add_argument("--out", type=Path, help="output folder (new or empty; default: ./cartsim-out/NAME-TIME)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object and nothing else")
+    tr = sub.add_parser("trial", help="run a virtual trial: sample, screen and treat patients",
+                        description="Sample virtual patients from the target's and site's populations, screen "
+                                    "them with a simulated biopsy, treat the eligible, and report ORR/DCR with "
+                                    "Wilson 95% CIs.")
+    tr.add_argument("scenario", help="preset name (see `cartsim scenarios`) or FILE.toml")
+    tr.add_argument("--patients", type=int, required=True, help="patients to screen")
+    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a parameter for every patient (repeatable)")
+    tr.add_argument("--seed", type=int, default=0, help="trial seed (patients' seeds are spawned from it)")
+    tr.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    tr.add_argument("--out", type=Path, help="output folder (new or empty; default: ./cartsim-out/trial-NAME-TIME)")
+    tr.add_argument("--json", action="store_true", help="print the trial summary as one JSON object")
     sw = sub.add_parser("sweep", help="run a parameter sweep (grid, list, Sobol or Morris) into Parquet parts",
                         description="Run a sweep file; every finished run is kept at once, so a killed sweep "
                                     "continues with --resume. Read the result with pandas.read_parquet(OUT).")
@@ -71,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return _scenarios(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "trial":
+            return _trial(args)
         if args.command == "viz":
             return _viz(args)
         return _run(args)
@@ -102,8 +117,7 @@ def _run(args) -> int:
     scenario = load_scenario(args.scenario, overrides)
     name = Path(args.scenario).stem if args.scenario else "default"
     out = args.out or Path("cartsim-out") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BadInput(f"--out {out}: exists and is not an empty folder; choose a new one (earlier results are never overwritten)")
+    _refuse_nonempty(out)
 
     from sim.model import run
 
@@ -114,6 +128,46 @@ def _run(args) -> int:
     else:
         print(_readable(result, name, out))
     return 0
+
+
+def _trial(args) -> int:
+    from sim.trial import run_trial
+
+    if args.patients < 1:
+        raise BadInput(f"cartsim trial: --patients {args.patients}: allowed: a whole number >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise BadInput(f"cartsim trial: --workers {args.workers}: allowed: a whole number >= 1")
+    scenario = load_scenario(args.scenario, parse_overrides(args.overrides))
+    name = Path(args.scenario).stem
+    out = args.out or Path("cartsim-out") / f"trial-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    _refuse_nonempty(out)
+    trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers, progress=not args.json)
+    _write_trial(trial, out)
+    if args.json:
+        print(json.dumps(trial.summary))
+    else:
+        s = trial.summary
+        print(f"cartsim trial: {name}: {s['n_screened']} screened, {s['n_enrolled']} enrolled "
+              f"({100 * s['screen_failure_rate']:.0f}% screen failures)\n"
+              f"  ORR {100 * s['orr']:.1f}% (95% CI {100 * s['orr_ci95'][0]:.1f}-{100 * s['orr_ci95'][1]:.1f}); "
+              f"DCR {100 * s['dcr']:.1f}%; CR {s['cr']}, PR {s['pr']}, SD {s['sd']}, PD {s['pd']}\n"
+              f"  pseudo-progression {100 * s['pseudo_progression_rate']:.0f}%, severe toxicity "
+              f"{100 * s['severe_toxicity_rate']:.0f}%, relapse {100 * s['relapse_rate']:.0f}%\n"
+              f"  clinical reference: {s['reference']}\n"
+              f"  written to {out}/ (patients.parquet, summary.json, waterfall.png, spider.png, swimmer.png)")
+    return 0
+
+
+def _write_trial(trial, out: Path) -> None:
+    """Write the trial outputs into a temporary sibling folder, then move it to ``out``."""
+    from sim import plots
+
+    with _staging(out) as tmp:
+        trial.patients.to_parquet(tmp / "patients.parquet", index=False)
+        (tmp / "summary.json").write_text(json.dumps(trial.summary, indent=2) + "\n")
+        plots.waterfall(trial, tmp / "waterfall.png")
+        plots.spider(trial, tmp / "spider.png")
+        plots.swimmer(trial, tmp / "swimmer.png")
 
 
 def _sweep(args) -> int:
@@ -154,24 +208,37 @@ def _viz(args) -> int:
         return 0
 
 
-def _write(result, out: Path) -> None:
-    """Write all outputs into a temporary sibling folder, then move it to ``out``."""
-    from sim import plots
+def _refuse_nonempty(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInput(f"--out {out}: exists and is not an empty folder; choose a new one "
+                       "(earlier results are never overwritten)")
 
+
+@contextlib.contextmanager
+def _staging(out: Path):
+    """A temporary sibling folder that becomes ``out`` only if everything was written."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".cartsim-", dir=out.parent))
     try:
+        yield tmp
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write(result, out: Path) -> None:
+    """Write all outputs of a run into ``out`` (atomically, via a staging folder)."""
+    from sim import plots
+
+    with _staging(out) as tmp:
         result.timeseries.to_csv(tmp / "timeseries.csv", index=False)
         result.scans.to_csv(tmp / "scans.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
         (tmp / "scenario.toml").write_text(result.scenario.to_toml())
         plots.timecourse(result, tmp / "timecourse.png")
         plots.lattice(result, tmp / "lattice.png")
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _readable(result, name: str, out: Path) -> str:

@@ -8,7 +8,8 @@ optional debulking and a one-day settling of the fields. Order within a step:
 2. blood and region pools: expansion or contraction; blood cells home through
    vessels, regional cells enter at the route's entry sites;
 3. CAR-T cells, in random order: die, engage/kill/divide, or move (``sim.tcells``);
-4. tissue: rim growth, antigen recovery, debris clearance (``sim.tissue``);
+4. tissue: bystander killing in inflamed tissue, rim growth, antigen recovery,
+   debris clearance (``sim.tissue``);
 5. fields: secretion, diffusion, decay, chemotactic direction (``sim.microenv``),
    every ``field_update_h`` hours (exact over that interval; kills in between
    deposit inflammation at once);
@@ -114,6 +115,7 @@ class CARTModel(Model):
 
         killed_before = self.tissue.tumor_killed
         self.agents.shuffle_do("step")
+        self.tissue.bystander_death(self.fields.inflammation, dt)
         self.tissue.grow(dt)
         self.tissue.recover_antigen(dt)
         self.tissue.clear_debris(dt)

@@ -132,3 +132,65 @@ def heatmap(ax, table, title: str, fmt: str = "{:.0%}", vmin: float = 0.0, vmax:
                     color="white" if v < vmin + 0.5 * (vmax - vmin) else "black")
     ax.set_title(title)
     return image
+
+
+def waterfall(trial, path) -> None:
+    """Best % change of the longest diameter per treated patient, sorted, coloured by best response."""
+    treated = trial.patients[trial.patients.eligible].sort_values("best_pct_change", ascending=False)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.bar(range(len(treated)), treated.best_pct_change.clip(upper=100),
+           color=[CALL_COLOURS[c] for c in treated.best_response], edgecolor="0.3", linewidth=0.3)
+    ax.axhline(20, color="#d73027", ls="--", lw=1)
+    ax.axhline(-30, color="#1a9850", ls="--", lw=1)
+    ax.set_xticks([])
+    ax.set_xlabel(f"treated patients (n = {len(treated)})")
+    ax.set_ylabel("best % change from baseline")
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in CALL_COLOURS.items()], fontsize=8, loc="upper right")
+    _trial_title(ax, trial, "waterfall")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def spider(trial, path) -> None:
+    """% change of the longest diameter at each scan, one line per treated patient."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    best = trial.patients.set_index("patient").best_response
+    for patient, course in trial.courses.items():
+        ax.plot(course.day, course.pct.clip(upper=150), color=CALL_COLOURS[best[patient]], alpha=0.7, lw=1)
+    ax.axhline(20, color="#d73027", ls="--", lw=1)
+    ax.axhline(-30, color="#1a9850", ls="--", lw=1)
+    ax.set_xlabel("days after infusion")
+    ax.set_ylabel("% change of longest diameter")
+    _trial_title(ax, trial, "spider plot")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def swimmer(trial, path) -> None:
+    """One bar per treated patient over time, coloured by the RECIST call of each scan interval."""
+    courses = sorted(trial.courses.items(), key=lambda kv: -_days_in_response(kv[1]))
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.18 * len(courses) + 1.2)))
+    for row, (_, course) in enumerate(courses):
+        for (_, start), (_, scan) in zip(course.iterrows(), list(course.iterrows())[1:]):
+            ax.barh(row, scan.day - start.day, left=start.day, color=CALL_COLOURS[scan.call], height=0.8)
+    ax.set_yticks([])
+    ax.set_ylabel("treated patients")
+    ax.set_xlabel("days after infusion (bar colour: call at the scan closing the interval)")
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in CALL_COLOURS.items()], fontsize=8, loc="lower right")
+    _trial_title(ax, trial, "swimmer plot")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _days_in_response(course) -> int:
+    return int(course.call.isin(["CR", "PR"]).sum())
+
+
+def _trial_title(ax, trial, kind: str) -> None:
+    s = trial.summary
+    low, high = s["orr_ci95"]
+    ax.set_title(f"{s['target']} / {s['site']} / {s['route']}: {kind}; ORR {100 * s['orr']:.0f}% "
+                 f"(95% CI {100 * low:.0f}-{100 * high:.0f}), n = {s['n_enrolled']}", fontsize=10)

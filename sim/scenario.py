@@ -141,6 +141,8 @@ class CARTScenario(Scenario):
     activation_threshold: Annotated[float, _P("rel. density", "minimal antigen density a CAR engages", low=0, high=10)] = 0.05
     kill_probability_max: Annotated[float, _P("per h", "chance an engagement kills within one hour at saturating antigen",
                                               low=0, high=1, source="REFERENCE.md: serial killing, minutes to hours each")] = 0.5
+    bystander_kill_per_day: Annotated[float, _P("1/day", "death rate of any tumour cell in fully inflamed tissue, antigen or not (cytokine/Fas bystander killing)",
+                                                low=0, high=24, source="modelling assumption; raises CLDN18.2 trial ORR (docs/calibration.md)")] = 3.0
     tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
     tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
                                                 source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0
@@ -175,7 +177,7 @@ class CARTScenario(Scenario):
     sd_min_days: Annotated[int, _P("days", "earliest scan day at which stable disease counts for best response",
                                    low=0, high=365, source="RECIST 1.1 (Eisenhauer et al. 2009): protocol-set minimum, commonly 6-8 weeks")] = 42
     cytokine_per_kill: Annotated[float, _P("index per (share of burden killed per day)", "systemic cytokine produced by tumour killing",
-                                           low=0, high=1e6)] = 20.0
+                                           low=0, high=1e6, source="calibrated: CT041 CRS mostly grade 1-2, none >= 3 (Qi et al. 2022)")] = 12.0
     cytokine_half_life_days: Annotated[float, _P("days", "half-life of the systemic cytokine index", low=0.01, high=100)] = 1.0
 
     def __init__(self, *, rng=None, **params: Any):

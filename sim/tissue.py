@@ -188,6 +188,29 @@ class Tissue:
         self.debris *= np.float32(np.exp(-self.scenario.debris_clearance_per_day * dt_h / 24))
         self.debris[self.debris < 0.05] = 0
 
+    def bystander_death(self, inflammation: np.ndarray, dt_h: float) -> int:
+        """Bystander killing: tumour cells die in inflamed tissue whatever their antigen.
+
+        Cytokines (IFN-gamma, TNF) and Fas ligand from CAR-T cells that are killing
+        also kill nearby tumour cells, antigen-negative ones included; a tumour cell
+        dies with probability 1 - exp(-``bystander_kill_per_day`` x min(1, inflammation) x dt).
+        Returns the number of cells killed.
+        """
+        rate = self.scenario.bystander_kill_per_day
+        if rate <= 0:
+            return 0
+        p = -np.expm1(-rate * np.minimum(inflammation, 1.0) * dt_h / 24)
+        dead = self.tumor & (self.rng.random(self.shape) < p)
+        n = int(np.count_nonzero(dead))
+        if n:
+            self.tumor[dead] = False
+            self.lineage[dead] = 0
+            self.antigen[dead] = 0
+            self.antigen_setpoint[dead] = 0
+            self.debris[dead] = 1
+            self.tumor_killed += n
+        return n
+
     def kill(self, x: int, y: int) -> bool:
         """A CAR-T cell kills the tissue cell at (x, y): it becomes debris.
 

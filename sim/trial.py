@@ -13,8 +13,8 @@ population distributions (``seeds/targets.toml``, trial columns):
 * lesion diameter ~ lognormal around the scenario's (sd 0.3), burden ~ lognormal
   around the scenario's (sd 0.5).
 
-Screening: a biopsy of the seeded lesion (a disk of radius ``BIOPSY_RADIUS`` sites at a
-random tumour site) is called eligible when at least ``eligibility_share`` of its
+Screening: a biopsy of the seeded lesion (``BIOPSY_CORES`` disks of radius
+``BIOPSY_RADIUS`` sites at random tumour sites) is called eligible when at least ``eligibility_share`` of its
 tumour cells reach ``eligibility_ihc`` (the IHC call). Screen failures are counted, not
 treated. The trial summary gives ORR and DCR with Wilson 95% CIs
 (``statsmodels.stats.proportion.proportion_confint``). Per-patient seeds are spawned
@@ -36,7 +36,9 @@ from sim import tables
 from sim.scenario import CARTScenario, ScenarioError
 
 BIOPSY_RADIUS = 4
-"""Radius of the simulated core biopsy, in sites (about 0.1 mm of tissue)."""
+"""Radius of one simulated biopsy core, in sites (about 0.1 mm of tissue)."""
+BIOPSY_CORES = 3
+"""Cores taken per patient at random tumour sites (pathologists read several cores)."""
 SEVERE_NORMAL_KILL = 0.2
 """Share of target-bearing normal cells killed that counts as severe on-target, off-tumour toxicity."""
 
@@ -83,14 +85,16 @@ TRAITS = ["antigen_negative_fraction", "antigen_density_scale", "suppression", "
 
 
 def biopsy(model, rng: np.random.Generator) -> float:
-    """Share of tumour cells in a core biopsy that reach the target's screening IHC level."""
+    """Share of tumour cells in ``BIOPSY_CORES`` core biopsies that reach the screening IHC level."""
     target = tables.targets()[model.scenario.target]
     tissue = model.tissue
     xs, ys = np.nonzero(tissue.tumor)
-    i = rng.integers(len(xs))
     x, y = np.indices(tissue.shape)
-    core = (np.hypot(x - xs[i], y - ys[i]) <= BIOPSY_RADIUS) & tissue.tumor
-    return float(np.mean(tissue.antigen[core] >= target["eligibility_ihc"]))
+    cores = np.zeros(tissue.shape, bool)
+    for i in rng.integers(len(xs), size=BIOPSY_CORES):
+        cores |= np.hypot(x - xs[i], y - ys[i]) <= BIOPSY_RADIUS
+    sampled = cores & tissue.tumor
+    return float(np.mean(tissue.antigen[sampled] >= target["eligibility_ihc"]))
 
 
 def treat_patient(params: dict) -> dict:

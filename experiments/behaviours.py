@@ -1,0 +1,103 @@
+"""The nine qualitative behaviours of REFERENCE.md, checked with replicate seeds.
+
+    python experiments/behaviours.py [--workers K] [--seeds 10]
+
+Each behaviour compares two or more conditions (60x60 lattices, 10 seeds each) and
+reports the effect size it is judged on; writes docs/experiments/behaviours.csv and
+prints the pass/fail table. The fast ones are also tests (tests/test_model.py).
+"""
+
+from __future__ import annotations
+
+from common import options
+
+import pandas as pd
+
+from sim import load_scenario
+from sim.sweep import Sweep, run_sweep
+
+BASE = {"width": 60, "height": 60, "days": 56}
+GASTRIC = load_scenario("gastric-cldn18-iv").params()
+CONDITIONS = {
+    "untreated": {"dose": 0.0, "days": 84},
+    "dose 1e8": {"dose": 1e8},
+    "dose 2e9": {"dose": 2e9},
+    "peritoneum IV": {"site": "peritoneum", "route": "intravenous"},
+    "peritoneum IP": {"site": "peritoneum", "route": "intraperitoneal"},
+    "liver IV": {"target": "GPC3", "site": "liver", "route": "intravenous"},
+    "liver HAI": {"target": "GPC3", "site": "liver", "route": "hepatic_arterial"},
+    "brain IV": {"target": "GD2", "site": "brain", "route": "intravenous"},
+    "brain ICV": {"target": "GD2", "site": "brain", "route": "intraventricular"},
+    "antigen-negative 0%": {"route": "intratumoral", "dose": 1e9, "antigen_negative_fraction": 0.0, "days": 84},
+    "antigen-negative 30%": {"route": "intratumoral", "dose": 1e9, "antigen_negative_fraction": 0.3, "days": 84},
+    "suppression 0.1": {"suppression": 0.1},
+    "suppression 0.9": {"suppression": 0.9},
+    "EGFR high affinity": {"target": "EGFR", "car_affinity": 0.05},
+    "GPC3 high affinity": {"target": "GPC3", "site": "liver", "car_affinity": 0.05},
+    "not debulked": {},
+    "debulked 50%": {"debulking_fraction": 0.5},
+    "B-ALL CD19": {"target": "CD19", "site": "bone_marrow", "antigen_negative_fraction": 0.0, "suppression": 0.1,
+                   "tumor_burden_cm3": 500.0},
+}
+
+
+def main() -> None:
+    args = options(__doc__)
+    base = {**GASTRIC, **BASE}
+    base.pop("seed")
+    sweep = Sweep("behaviours", base, list(CONDITIONS.values()), replicates=10, seed=9)
+    table = run_sweep(sweep, args.runs / "behaviours", workers=args.workers, resume=True)
+    table["condition"] = [list(CONDITIONS)[i // sweep.replicates] for i in table.run]
+    by = table.groupby("condition")
+    mean = by.mean(numeric_only=True)
+
+    def rate(cond, col="responded"):
+        return float(mean.loc[cond, col])
+
+    rows = []
+
+    def check(number, behaviour, passed, effect):
+        rows.append({"behaviour": number, "what": behaviour, "result": "PASS" if passed else "MISS", "effect": effect})
+
+    pd_share = float((table[table.condition == "untreated"].best_response == "PD").mean())
+    check(1, "without CAR-T the lesion progresses (PD by day 84)", pd_share >= 0.9, f"PD in {pd_share:.0%} of runs")
+    d_lo, d_hi = mean.loc["dose 1e8"], mean.loc["dose 2e9"]
+    check(2, "more cells: more response and more toxicity",
+          d_hi.best_pct_change < d_lo.best_pct_change and d_hi.normal_cells_killed_fraction > d_lo.normal_cells_killed_fraction,
+          f"best change {d_lo.best_pct_change:+.0f}% -> {d_hi.best_pct_change:+.0f}%; normal killed "
+          f"{d_lo.normal_cells_killed_fraction:.1%} -> {d_hi.normal_cells_killed_fraction:.1%}")
+    for site, iv, regional in (("peritoneal", "peritoneum IV", "peritoneum IP"), ("liver", "liver IV", "liver HAI"),
+                               ("intracranial", "brain IV", "brain ICV")):
+        a, b = mean.loc[iv], mean.loc[regional]
+        check(3, f"{site} lesion: {regional.split()[-1]} beats IV",
+              b.best_pct_change < a.best_pct_change - 5,
+              f"mean best change IV {a.best_pct_change:+.0f}%, {regional.split()[-1]} {b.best_pct_change:+.0f}%; "
+              f"CAR-T peak {a.cart_lesion_peak:.0f} vs {b.cart_lesion_peak:.0f}")
+    n0, n30 = mean.loc["antigen-negative 0%"], mean.loc["antigen-negative 30%"]
+    check(4, "more antigen-negative cells: fewer responses, antigen-negative relapse",
+          n30.responded < n0.responded and n30.antigen_negative_fraction_end > n0.antigen_negative_fraction_end,
+          f"response {n0.responded:.0%} -> {n30.responded:.0%}; antigen-negative at end "
+          f"{n0.antigen_negative_fraction_end:.0%} -> {n30.antigen_negative_fraction_end:.0%}")
+    s1, s9 = mean.loc["suppression 0.1"], mean.loc["suppression 0.9"]
+    check(5, "stronger suppression: fewer responses", s9.best_pct_change > s1.best_pct_change,
+          f"mean best change {s1.best_pct_change:+.0f}% -> {s9.best_pct_change:+.0f}%")
+    egfr, gpc3 = mean.loc["EGFR high affinity"], mean.loc["GPC3 high affinity"]
+    check(6, "target on normal tissue + high-affinity CAR: normal cells killed",
+          egfr.normal_cells_killed_fraction > 0.05 and gpc3.normal_cells_killed_fraction == 0,
+          f"EGFR {egfr.normal_cells_killed_fraction:.1%}, GPC3 {gpc3.normal_cells_killed_fraction:.1%}")
+    pseudo = float(table.pseudo_progression.mean())
+    check(7, "pseudo-progression in some responders", pseudo > 0, f"{pseudo:.1%} of all runs")
+    nd, db = mean.loc["not debulked"], mean.loc["debulked 50%"]
+    check(8, "debulking raises the response rate", db.responded > nd.responded,
+          f"response {nd.responded:.0%} -> {db.responded:.0%}")
+    heme = mean.loc["B-ALL CD19"]
+    check(9, "haematologic contrast responds far better than gastric", heme.responded >= nd.responded + 0.3,
+          f"response: B-ALL {heme.responded:.0%}, gastric {nd.responded:.0%}")
+    result = pd.DataFrame(rows)
+    result.to_csv(args.out / "behaviours.csv", index=False)
+    mean.round(3).to_csv(args.out / "behaviours_conditions.csv")
+    print(result.to_string(index=False))
+
+
+if __name__ == "__main__":  # the sweep's worker processes import this file
+    main()

@@ -1,0 +1,80 @@
+"""Virtual trials: screening, reproducibility across worker counts, Wilson CIs, bad input, presets."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from sim import load_scenario, run
+from sim.model import CARTModel
+from sim.scenario import preset_files
+from sim.trial import biopsy, run_trial, wilson
+
+import numpy as np
+
+SMALL = {"width": 50, "height": 50, "days": 28}
+
+
+@pytest.mark.parametrize("name", sorted(preset_files()))
+def test_every_preset_runs_a_short_horizon(name):
+    summary = run(load_scenario(name, {**SMALL, "days": 3})).summary
+    assert summary["final_tumor_cells"] > 0 and summary["seed"] == load_scenario(name).seed
+
+
+def test_biopsy_separates_antigen_high_from_antigen_low_lesions():
+    rng = np.random.default_rng(0)
+    high = CARTModel(**SMALL, antigen_negative_fraction=0.0, seed=1)
+    low = CARTModel(**SMALL, antigen_negative_fraction=0.0, antigen_density_scale=0.2, seed=1)
+    negative = CARTModel(**SMALL, antigen_negative_fraction=1.0, seed=1)
+    assert biopsy(high, rng) > 0.4
+    assert biopsy(low, rng) < 0.1 and biopsy(negative, rng) == 0.0
+
+
+def test_screening_rejects_antigen_low_patients():
+    trial = run_trial(load_scenario("gastric-cldn18-iv", SMALL), 24, seed=3, workers=2, progress=False)
+    p = trial.patients
+    assert 0 < trial.summary["n_enrolled"] < 24
+    assert p[~p.eligible].antigen_negative_fraction.mean() > p[p.eligible].antigen_negative_fraction.mean() + 0.2
+    assert p[~p.eligible].best_response.isna().all()          # screen failures are not treated
+
+
+def test_trial_identical_for_one_and_two_workers():
+    scenario = load_scenario("hcc-gpc3-hai", SMALL)
+    one = run_trial(scenario, 8, seed=5, workers=1, progress=False)
+    two = run_trial(scenario, 8, seed=5, workers=2, progress=False)
+    assert one.patients.equals(two.patients) and one.summary == two.summary
+
+
+@pytest.mark.parametrize("k, n", [(0, 10), (5, 10), (12, 37), (37, 37)])
+def test_wilson_interval_matches_statsmodels(k, n):
+    low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+    assert wilson(k, n) == pytest.approx([low, high], abs=1e-4)
+    assert wilson(5, 10) == pytest.approx([0.2366, 0.7634], abs=1e-4)   # textbook value
+
+
+def test_cli_trial_writes_outputs(tmp_path):
+    out = tmp_path / "t"
+    p = subprocess.run([sys.executable, "-m", "sim.cli", "trial", "gastric-cldn18-iv", "--patients", "6",
+                        "--set", "width=50", "--set", "height=50", "--set", "days=28", "--workers", "2",
+                        "--out", str(out), "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    keys = ["n_screened", "n_enrolled", "orr", "orr_ci95", "dcr", "cr", "pr", "sd", "pd",
+            "pseudo_progression_rate", "severe_toxicity_rate"]
+    assert set(keys) <= set(summary) and summary["n_screened"] == 6
+    assert {f.name for f in out.iterdir()} == {"patients.parquet", "summary.json", "waterfall.png", "spider.png",
+                                               "swimmer.png"}
+
+
+@pytest.mark.parametrize("args", [["gastric-cldn18-iv", "--patients", "0"], ["no-such-scenario", "--patients", "5"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--workers", "0"],
+                                  ["gastric-cldn18-iv"]], ids=lambda a: " ".join(a))
+def test_bad_trial_input_exit_2_nothing_written(tmp_path, args):
+    out = tmp_path / "t"
+    p = subprocess.run([sys.executable, "-m", "sim.cli", "trial", *args, "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert not out.exists()
