@@ -40,7 +40,8 @@ BIOPSY_RADIUS = 4
 BIOPSY_CORES = 3
 """Cores taken per patient at random tumour sites (pathologists read several cores)."""
 SEVERE_NORMAL_KILL = 0.2
-"""Share of target-bearing normal cells killed that counts as severe on-target, off-tumour toxicity."""
+"""Share of target-bearing normal cells killed that counts as severe on-target, off-tumour
+toxicity (unless the target's ``normal_loss_tolerable``, e.g. B-cell aplasia for CD19)."""
 
 
 @dataclass
@@ -157,8 +158,10 @@ def summarize_trial(table: pd.DataFrame, scenario: CARTScenario) -> dict:
     counts = {k: int((treated.best_response == k).sum()) if n else 0 for k in ("CR", "PR", "SD", "PD")}
     responders = counts["CR"] + counts["PR"]
     controlled = responders + counts["SD"]
-    severe = int(((treated.crs_grade >= 3) | (treated.normal_cells_killed_fraction >= SEVERE_NORMAL_KILL)).sum()) if n else 0
     target = tables.targets()[scenario.target]
+    tolerable = bool(target.get("normal_loss_tolerable", False))
+    on_target_off_tumour = (treated.normal_cells_killed_fraction >= SEVERE_NORMAL_KILL) & (not tolerable)
+    severe = int(((treated.crs_grade >= 3) | on_target_off_tumour).sum()) if n else 0
     return {
         "target": scenario.target, "site": scenario.site, "route": scenario.route, "dose": scenario.dose,
         "n_screened": int(len(table)),
