@@ -2,7 +2,7 @@
 
     python benchmarks/bench_sweep.py [--runs 16] [--repeats 3]
 
-Each measurement runs the same sweep (default preset at 60x60, 28 days, ``--runs``
+Each measurement runs the same sweep (default preset at 60x60, 56 days, ``--runs``
 replicates) into a fresh folder; medians of ``--repeats``. The speed-up target for
 2 workers is >= 1.8x (issue: sweeps). Results go to benchmarks/results_sweep.json.
 """
@@ -25,7 +25,7 @@ seed = 1
 [set]
 width = 60
 height = 60
-days = 28
+days = 56
 """
 
 
@@ -40,7 +40,7 @@ def throughput(path: Path, backend: str, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
