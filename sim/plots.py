@@ -73,9 +73,7 @@ def timecourse(result, path) -> None:
                  f"normal cells killed {100 * result.summary['normal_cells_killed_fraction']:.1f}%")
     ax.set_xlabel("days after infusion")
     fig.suptitle(f"{s.target} / {s.site} / {s.route}, dose {s.dose:.2g} cells, seed {s.seed}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def lattice_rgb(model) -> np.ndarray:
@@ -115,9 +113,7 @@ def lattice(result, path) -> None:
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.set_title(f"day {result.scenario.days}: {result.summary['final_tumor_cells']} tumour cells, "
                  f"{len(result.model.agents)} CAR-T cells")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def heatmap(ax, table, title: str, fmt: str = "{:.0%}", vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis"):
@@ -140,16 +136,13 @@ def waterfall(trial, path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.bar(range(len(treated)), treated.best_pct_change.clip(upper=100),
            color=[CALL_COLOURS[c] for c in treated.best_response], edgecolor="0.3", linewidth=0.3)
-    ax.axhline(20, color="#d73027", ls="--", lw=1)
-    ax.axhline(-30, color="#1a9850", ls="--", lw=1)
+    _recist_lines(ax)
     ax.set_xticks([])
     ax.set_xlabel(f"treated patients (n = {len(treated)})")
     ax.set_ylabel("best % change from baseline")
     ax.legend(handles=[Patch(color=c, label=k) for k, c in CALL_COLOURS.items()], fontsize=8, loc="upper right")
     _trial_title(ax, trial, "waterfall")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def spider(trial, path) -> None:
@@ -158,14 +151,11 @@ def spider(trial, path) -> None:
     best = trial.patients.set_index("patient").best_response
     for patient, course in trial.courses.items():
         ax.plot(course.day, course.pct.clip(upper=150), color=CALL_COLOURS[best[patient]], alpha=0.7, lw=1)
-    ax.axhline(20, color="#d73027", ls="--", lw=1)
-    ax.axhline(-30, color="#1a9850", ls="--", lw=1)
+    _recist_lines(ax)
     ax.set_xlabel("days after infusion")
     ax.set_ylabel("% change of longest diameter")
     _trial_title(ax, trial, "spider plot")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def swimmer(trial, path) -> None:
@@ -180,6 +170,16 @@ def swimmer(trial, path) -> None:
     ax.set_xlabel("days after infusion (bar colour: call at the scan closing the interval)")
     ax.legend(handles=[Patch(color=c, label=k) for k, c in CALL_COLOURS.items()], fontsize=8, loc="lower right")
     _trial_title(ax, trial, "swimmer plot")
+    _save(fig, path)
+
+
+def _recist_lines(ax) -> None:
+    """Dashed lines at the RECIST PD (+20%) and PR (-30%) thresholds."""
+    ax.axhline(20, color=CALL_COLOURS["PD"], ls="--", lw=1)
+    ax.axhline(-30, color=CALL_COLOURS["CR"], ls="--", lw=1)
+
+
+def _save(fig, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
