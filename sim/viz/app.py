@@ -48,6 +48,7 @@ def course_figure(model: Comparison) -> Figure:
     """Three panels: lesion diameters with scan calls; CAR-T in lesion and blood; antigen-negative share."""
     fig = Figure(figsize=(7.6, 7.2), dpi=80)
     size, cart, escape = fig.subplots(3, 1, sharex=True)
+    blood = cart.twinx()
     for style, (label, arm) in zip(ARM_STYLES, model.arms.items()):
         ts = arm.datacollector.get_model_vars_dataframe()
         short = label.split(" / ")[-1] if len(model.arms) > 1 and label.split(" / ")[:2] == \
@@ -60,11 +61,13 @@ def course_figure(model: Comparison) -> Figure:
                           ha="center", fontsize=8, weight="bold",
                           bbox=dict(boxstyle="round,pad=0.2", fc=CALL_COLOURS[call[-2:]], ec="none"))
         cart.plot(ts.day, ts.cart_lesion, style, color="#00a040", label=f"lesion, {short}")
+        blood.semilogy(ts.day, ts.cart_blood.clip(lower=1), style, color="#b2182b", lw=1, label=f"blood, {short}")
         escape.plot(ts.day, 100 * ts.antigen_negative_fraction, style, color=NEGATIVE_COLOUR, label=short)
     for scan_day in range(0, int(max(model.day, 1)) + 1, next(iter(model.arms.values())).scenario.scan_interval_days):
         size.axvline(scan_day, color="0.85", lw=0.8, zorder=0)
     size.set_title("lesion: longest diameter (mm); scans marked")
-    cart.set_title("CAR-T cells in the lesion (lattice)")
+    cart.set_title("CAR-T cells: lesion (lattice, green) and blood (patient, red, log)")
+    blood.legend(fontsize=7, loc="upper right")
     escape.set_title("antigen-negative tumour cells (%)")
     escape.set_ylim(0, 100)
     escape.set_xlabel("days after infusion")
