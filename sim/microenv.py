@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from sim.tissue import MOORE
 
 SITE_UM = 15.0
 """Lattice spacing: one site is one cell, 15 um (DESIGN.md)."""

@@ -49,10 +49,8 @@ def course_figure(model: Comparison) -> Figure:
     fig = Figure(figsize=(7.6, 7.2), dpi=80)
     size, cart, escape = fig.subplots(3, 1, sharex=True)
     blood = cart.twinx()
-    for style, (label, arm) in zip(ARM_STYLES, model.arms.items()):
+    for style, short, arm in zip(ARM_STYLES, _short_labels(list(model.arms)), model.arms.values()):
         ts = arm.datacollector.get_model_vars_dataframe()
-        short = label.split(" / ")[-1] if len(model.arms) > 1 and label.split(" / ")[:2] == \
-            list(model.arms)[0].split(" / ")[:2] else label
         size.plot(ts.day, ts.apparent_mm, style, color="#6a3d9a", label=f"apparent, {short}")
         size.plot(ts.day, ts.viable_mm, style, color="#e6550d", label=f"viable, {short}")
         for scan in arm.scans[1:]:
@@ -75,6 +73,13 @@ def course_figure(model: Comparison) -> Figure:
         ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def _short_labels(labels: list[str]) -> list[str]:
+    """Arm labels reduced to the parts in which the arms differ ("intravenous", "intraperitoneal")."""
+    parts = [label.split(" / ") for label in labels]
+    differ = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
+    return [" / ".join(p[i] for i in differ) or labels[0] for p in parts]
 
 
 def _scan_call(arm, scan) -> str:
