@@ -38,8 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                          description="Run one scenario (a preset name or a TOML file; default: the built-in "
                                      "gastric CLDN18.2 intravenous scenario).")
     run.add_argument("scenario", nargs="?", default=None, help="preset name (see `cartsim scenarios`) or FILE.toml")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a parameter, e.g. --set dose=5e8 (repeatable)")
+    _add_overrides(run)
     run.add_argument("--days", type=int, help="simulated days (overrides the scenario)")
     run.add_argument("--seed", type=int, help="random seed (overrides the scenario)")
     run.add_argument("--out", type=Path, help="output folder (new or empty; default: ./cartsim-out/NAME-TIME)")
@@ -50,8 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "Wilson 95% CIs.")
     tr.add_argument("scenario", help="preset name (see `cartsim scenarios`) or FILE.toml")
     tr.add_argument("--patients", type=int, required=True, help="patients to screen")
-    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                    help="override a parameter for every patient (repeatable)")
+    _add_overrides(tr)
     tr.add_argument("--seed", type=int, default=0, help="trial seed (patients' seeds are spawned from it)")
     tr.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     tr.add_argument("--out", type=Path, help="output folder (new or empty; default: ./cartsim-out/trial-NAME-TIME)")
@@ -74,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
                         description="List scenario presets; with --parameters, every parameter with unit and range.")
     sc.add_argument("--parameters", action="store_true", help="list every parameter: name, default, unit, meaning")
     return top
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a parameter, e.g. --set dose=5e8 (repeatable)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,10 +136,6 @@ def _run(args) -> int:
 def _trial(args) -> int:
     from sim.trial import run_trial
 
-    if args.patients < 1:
-        raise BadInput(f"cartsim trial: --patients {args.patients}: allowed: a whole number >= 1")
-    if args.workers is not None and args.workers < 1:
-        raise BadInput(f"cartsim trial: --workers {args.workers}: allowed: a whole number >= 1")
     scenario = load_scenario(args.scenario, parse_overrides(args.overrides))
     name = Path(args.scenario).stem
     out = args.out or Path("cartsim-out") / f"trial-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -175,8 +174,6 @@ def _sweep(args) -> int:
 
     from sim.sweep import finished_runs, load_sweep, run_sweep
 
-    if args.workers is not None and args.workers < 1:
-        raise BadInput(f"cartsim sweep: --workers {args.workers}: allowed: a whole number >= 1")
     sweep = load_sweep(args.sweep_file)
     out = args.out or Path("cartsim-out") / sweep.name
     backend = "dask" if args.scheduler else args.backend

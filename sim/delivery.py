@@ -119,8 +119,9 @@ class Delivery:
     @staticmethod
     def _surface_sites(tissue) -> np.ndarray:
         """The two rows of the lattice edge that face the cavity or CSF (top edge)."""
-        w, h = tissue.shape
-        return np.array([(x, y) for x in range(w) for y in (h - 1, h - 2)])
+        surface = np.zeros(tissue.shape, bool)
+        surface[:, -2:] = True
+        return np.argwhere(surface)
 
     @staticmethod
     def _core_sites(tissue) -> np.ndarray:

@@ -282,6 +282,13 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, *, backend: str = "loc
     return table
 
 
+def process_pool(workers: int | None) -> cf.ProcessPoolExecutor:
+    """A local pool of ``workers`` processes (default: all cores), started by a forkserver
+    so workers never inherit the driver's threads (tqdm, Dask)."""
+    return cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
+                                  mp_context=multiprocessing.get_context("forkserver"))
+
+
 class _executor:
     """A concurrent.futures executor for the backend (context manager)."""
 
@@ -291,8 +298,7 @@ class _executor:
 
     def __enter__(self) -> cf.Executor:
         if self.backend == "local":
-            self.pool = cf.ProcessPoolExecutor(max_workers=self.workers or os.cpu_count(),
-                                               mp_context=multiprocessing.get_context("forkserver"))
+            self.pool = process_pool(self.workers)
             return self.pool
         from distributed import Client, LocalCluster
 

@@ -124,10 +124,7 @@ class Tissue:
         angle = self.rng.uniform(0, 2 * np.pi)
         along = (xs - self.center[0]) * np.cos(angle) + (ys - self.center[1]) * np.sin(angle)
         cut = along > np.quantile(along, 1 - fraction)
-        self.tumor[xs[cut], ys[cut]] = False
-        self.antigen[xs[cut], ys[cut]] = 0
-        self.antigen_setpoint[xs[cut], ys[cut]] = 0
-        self.lineage[xs[cut], ys[cut]] = 0
+        self._clear_tumour((xs[cut], ys[cut]), debris=False)
         return int(cut.sum())
 
     # --- per-step rules ----------------------------------------------------------------
@@ -203,11 +200,7 @@ class Tissue:
         dead = self.tumor & (self.rng.random(self.shape) < p)
         n = int(np.count_nonzero(dead))
         if n:
-            self.tumor[dead] = False
-            self.lineage[dead] = 0
-            self.antigen[dead] = 0
-            self.antigen_setpoint[dead] = 0
-            self.debris[dead] = 1
+            self._clear_tumour(dead, debris=True)
             self.tumor_killed += n
         return n
 
@@ -219,16 +212,24 @@ class Tissue:
         """
         was_tumor = bool(self.tumor[x, y])
         if was_tumor:
-            self.tumor[x, y] = False
-            self.lineage[x, y] = 0
+            self._clear_tumour((x, y), debris=True)
             self.tumor_killed += 1
         else:
             self.normal[x, y] = False
+            self.antigen[x, y] = 0
+            self.antigen_setpoint[x, y] = 0
+            self.debris[x, y] = 1
             self.normal_killed += 1
-        self.antigen[x, y] = 0
-        self.antigen_setpoint[x, y] = 0
-        self.debris[x, y] = 1
         return was_tumor
+
+    def _clear_tumour(self, where, debris: bool) -> None:
+        """Remove tumour cells at ``where`` (index or mask); dead cells leave debris, resected ones do not."""
+        self.tumor[where] = False
+        self.lineage[where] = 0
+        self.antigen[where] = 0
+        self.antigen_setpoint[where] = 0
+        if debris:
+            self.debris[where] = 1
 
     # --- read-outs ---------------------------------------------------------------------
     def tumor_cells(self) -> int:

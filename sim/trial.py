@@ -24,7 +24,6 @@ from ``numpy.random.SeedSequence(seed)``, so results never depend on the worker 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +33,7 @@ from tqdm import tqdm
 
 from sim import tables
 from sim.scenario import CARTScenario, ScenarioError
+from sim.sweep import process_pool
 
 BIOPSY_RADIUS = 4
 """Radius of one simulated biopsy core, in sites (about 0.1 mm of tissue)."""
@@ -113,7 +113,7 @@ def treat_patient(params: dict) -> dict:
         base = result.scans.apparent_mm.iloc[0]
         row["course_days"] = result.scans.day.tolist()
         row["course_pct"] = [round(100 * (d - base) / base, 2) for d in result.scans.apparent_mm]
-        row["course_calls"] = ["" if c == "" else c for c in result.scans.call]
+        row["course_calls"] = result.scans.call.tolist()
     return row
 
 
@@ -129,8 +129,7 @@ def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int
     for job in jobs:
         CARTScenario(**job)  # validate every patient before any runs
     rows: dict[int, dict] = {}
-    context = multiprocessing.get_context("forkserver")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, \
+    with process_pool(workers) as pool, \
             tqdm(total=patients, unit="patient", desc=f"trial {scenario.target}", disable=not progress) as bar:
         futures = {pool.submit(treat_patient, job): i for i, job in enumerate(jobs)}
         for future in cf.as_completed(futures):

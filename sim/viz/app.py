@@ -20,6 +20,7 @@ from mesa.visualization import SolaraViz, Slider
 from mesa.visualization.utils import update_counter
 
 from sim import tables
+from sim.imaging import assess
 from sim.plots import CALL_COLOURS, NEGATIVE_COLOUR, draw_lattice
 from sim.scenario import preset_files
 from sim.viz.comparison import FROM_PRESET, NONE, Comparison
@@ -84,8 +85,6 @@ def _short_labels(labels: list[str]) -> list[str]:
 
 def _scan_call(arm, scan) -> str:
     """The RECIST call at a scan as read so far (iUPD while viable tumour shrinks: 'pseudo? PD')."""
-    from sim.imaging import assess
-
     assess(arm.scans, arm.scenario.sd_min_days)
     base = arm.scans[0]
     if scan.irecist == "iUPD" and scan.viable_mm < base.viable_mm:

@@ -26,6 +26,9 @@ class Comparison(Model):
         compare: ``"route:NAME"`` or ``"target:NAME"`` for arm B, or "(none)".
         hours_per_step: simulated hours per step of the app (one drawn frame).
         **choices: parameter overrides; values equal to ``FROM_PRESET`` are ignored.
+
+    ``scenario`` and ``rng`` are accepted and ignored: SolaraViz's Reset passes them, but
+    the arms build their own CARTScenarios from the preset and the seed choice.
     """
 
     def __init__(self, preset: str = "default", compare: str = NONE, hours_per_step: int = 6,
