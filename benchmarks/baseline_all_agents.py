@@ -124,7 +124,7 @@ class AllAgentsModel(Model):
                 negative = self.random.random() < s.antigen_negative_fraction
                 TumourCell(self, cell, 0.0 if negative else target["density_mean"])
             elif self.random.random() < site["normal_density"]:
-                NormalCell(self, cell, target["normal_expression"])
+                NormalCell(self, cell, tables.normal_expression(s.target, s.site))
         self.p_divide = 1 - math.exp(-s.tumor_growth_rate / 24)
         self.recovery = 1 - math.exp(-s.antigen_recovery_per_day / 24)
         self.p_death = 1 - math.exp(-math.log(2) / (24 * s.effector_half_life_days))

@@ -7,8 +7,16 @@ site reads as lesion where the blurred occupancy exceeds one half.
 * apparent lesion: tumour cells + debris + CAR-T infiltrate + edema (inflammation
   above ``edema_threshold``), which is what a CT/MRI reader measures.
 
-Longest diameters are Feret diameters of the read masks (scipy ConvexHull +
-pdist), scaled to the patient's millimetres by ``lesion_diameter_mm`` at
+Longest diameters (:func:`lesion_diameter`) are read as a scan sees the lesion
+once dead tissue is resorbed: a real lesion contracts as debris clears, while
+cells on the lattice stay where they are, so a lesion whose surviving cells
+are scattered over its old extent would keep its Feret diameter. The lattice is
+a central section; the share of the disk spanned by the Feret diameter that the
+mask fills estimates the share of the sphere's volume still occupied, and the
+diameter reported is that of the sphere of that volume: Feret x fill^(1/3)
+(RECIST's own thresholds assume this diameter-volume relation: -30% in
+diameter = -66% in volume). A solid lesion (fill ~1) reads its Feret diameter.
+Diameters are scaled to the patient's millimetres by ``lesion_diameter_mm`` at
 baseline. The response rules are RECIST 1.1 (Eisenhauer et al., Eur J Cancer
 2009) on one target lesion, with iRECIST's confirmation of progression
 (Seymour et al., Lancet Oncol 2017). No maintained Python package implements
@@ -68,6 +76,19 @@ def longest_diameter(mask: np.ndarray) -> float:
         except QhullError:  # all points on a line
             pass
     return float(pdist(points).max()) + 1.0 if len(points) > 1 else 1.0
+
+
+def lesion_diameter(mask: np.ndarray) -> float:
+    """Longest diameter of the lesion after resorption, in sites: Feret x min(1, fill)^(1/3).
+
+    ``fill`` is the mask's area over the area of the disk whose diameter is the
+    Feret diameter (see the module docstring); 0 for an empty mask.
+    """
+    feret = longest_diameter(mask)
+    if feret == 0:
+        return 0.0
+    fill = np.count_nonzero(mask) / (np.pi * feret**2 / 4)
+    return feret * min(1.0, fill) ** (1 / 3)
 
 
 def masks(tissue, fields, tcells_present: np.ndarray, scenario) -> tuple[np.ndarray, np.ndarray]:

@@ -177,7 +177,7 @@ class CARTModel(Model):
         """Daily record (DataCollector) and, on scan days, a scan."""
         day = int(round(self.steps * self.dt_h / 24))
         apparent, viable = imaging.masks(self.tissue, self.fields, self.tcell_mask(), self.scenario)
-        apparent_sites, viable_sites = imaging.longest_diameter(apparent), imaging.longest_diameter(viable)
+        apparent_sites, viable_sites = imaging.lesion_diameter(apparent), imaging.lesion_diameter(viable)
         if day == 0:
             self._mm_per_site = self.scenario.lesion_diameter_mm / max(apparent_sites, 1.0)
         phen = self.phenotype_counts()

@@ -142,7 +142,7 @@ class CARTScenario(Scenario):
     kill_probability_max: Annotated[float, _P("per h", "chance an engagement kills within one hour at saturating antigen",
                                               low=0, high=1, source="REFERENCE.md: serial killing, minutes to hours each")] = 0.5
     bystander_kill_per_day: Annotated[float, _P("1/day", "death rate of any tumour cell in fully inflamed tissue, antigen or not (cytokine/Fas bystander killing)",
-                                                low=0, high=24, source="modelling assumption; raises CLDN18.2 trial ORR (docs/calibration.md)")] = 3.0
+                                                low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 2.0
     tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
     tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
                                                 source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0

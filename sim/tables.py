@@ -38,3 +38,8 @@ def sites() -> dict[str, dict]:
 def routes() -> dict[str, dict]:
     """Delivery routes: entry geometry, timing, systemic and per-site local shares."""
     return _table("routes")
+
+
+def normal_expression(target: str, site: str) -> float:
+    """Target density on the normal tissue of ``site``'s organ (0 where the organ lacks it)."""
+    return float(targets()[target]["normal_expression"].get(site, 0.0))

@@ -107,7 +107,7 @@ class Tissue:
             negative = self.tumor & (patch <= cut)
         self.antigen_setpoint[:] = np.where(self.tumor & ~negative, density, 0.0)
         self.lineage[:] = np.where(self.tumor, np.where(negative, NEGATIVE_FOUNDER, POSITIVE_FOUNDER), 0)
-        normal_level = t["normal_expression"] * np.exp(0.2 * noise)
+        normal_level = tables.normal_expression(s.target, s.site) * np.exp(0.2 * noise)
         self.antigen_setpoint[self.normal] = normal_level[self.normal]
         self.antigen[:] = self.antigen_setpoint
 

@@ -11,7 +11,9 @@ population distributions (``seeds/targets.toml``, trial columns):
 * suppression ~ Beta around the scenario's value (concentration 10); stroma scale ~
   lognormal(0, 0.3); CAR-T product fitness ~ Beta(mean 0.85, concentration 10);
 * lesion diameter ~ lognormal around the scenario's (sd 0.3), burden ~ lognormal
-  around the scenario's (sd 0.5).
+  around the scenario's (sd 0.5);
+* blood expansion rate ~ lognormal around the scenario's (sd ``EXPANSION_SIGMA``):
+  patients' CAR-T expansion peaks differ by one to two orders of magnitude.
 
 Screening: a biopsy of the seeded lesion (``BIOPSY_CORES`` disks of radius
 ``BIOPSY_RADIUS`` sites at random tumour sites) is called eligible when at least ``eligibility_share`` of its
@@ -39,6 +41,11 @@ BIOPSY_RADIUS = 4
 """Radius of one simulated biopsy core, in sites (about 0.1 mm of tissue)."""
 BIOPSY_CORES = 3
 """Cores taken per patient at random tumour sites (pathologists read several cores)."""
+EXPANSION_SIGMA = 0.3
+"""Lognormal spread of the blood expansion rate between patients. With the default
+rate after lymphodepletion (0.4/day for 10 days) the middle 95% of patients' expansion
+peaks span about 100-fold, the spread of CAR-T Cmax between patients in the
+tisagenlecleucel kinetics (Mueller et al., Blood 2017; approx.)."""
 SEVERE_NORMAL_KILL = 0.2
 """Share of target-bearing normal cells killed that counts as severe on-target, off-tumour
 toxicity (unless the target's ``normal_loss_tolerable``, e.g. B-cell aplasia for CD19)."""
@@ -77,12 +84,14 @@ def sample_patients(scenario: CARTScenario, n: int, seed: int) -> list[dict]:
             "tcell_fitness": round(float(rng.beta(8.5, 1.5)), 4),
             "lesion_diameter_mm": round(float(scenario.lesion_diameter_mm * np.exp(rng.normal(0, 0.3))), 2),
             "tumor_burden_cm3": round(float(scenario.tumor_burden_cm3 * np.exp(rng.normal(0, 0.5))), 3),
+            "expansion_rate_per_day": round(float(scenario.expansion_rate_per_day
+                                                  * np.exp(rng.normal(0, EXPANSION_SIGMA))), 4),
         })
     return patients
 
 
 TRAITS = ["antigen_negative_fraction", "antigen_density_scale", "suppression", "stroma_scale", "tcell_fitness",
-          "lesion_diameter_mm", "tumor_burden_cm3", "seed"]
+          "lesion_diameter_mm", "tumor_burden_cm3", "expansion_rate_per_day", "seed"]
 
 
 def biopsy(model, rng: np.random.Generator) -> float:
