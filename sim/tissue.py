@@ -196,11 +196,12 @@ class Tissue:
         rate = self.scenario.bystander_kill_per_day
         if rate <= 0:
             return 0
-        p = -np.expm1(-rate * np.minimum(inflammation, 1.0) * dt_h / 24)
-        dead = self.tumor & (self.rng.random(self.shape) < p)
+        xs, ys = np.nonzero(self.tumor & (inflammation > 0))
+        p = -np.expm1(-rate * np.minimum(inflammation[xs, ys], 1.0) * dt_h / 24)
+        dead = self.rng.random(xs.size) < p
         n = int(np.count_nonzero(dead))
         if n:
-            self._clear_tumour(dead, debris=True)
+            self._clear_tumour((xs[dead], ys[dead]), debris=True)
             self.tumor_killed += n
         return n
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.imaging import Scan, assess, longest_diameter, recist_call
+from sim.imaging import Scan, assess, lesion_diameter, longest_diameter, recist_call
 
 
 def scans(apparent, viable=None, interval=28):
@@ -72,3 +72,20 @@ def test_longest_diameter_of_shapes():
     bar[10, 5:35] = True
     assert longest_diameter(bar) == pytest.approx(30)
     assert longest_diameter(np.zeros((5, 5), bool)) == 0
+
+
+def test_solid_lesion_reads_its_longest_diameter():
+    disk = np.hypot(*np.indices((81, 81)) - 40) <= 20
+    assert lesion_diameter(disk) == pytest.approx(longest_diameter(disk), rel=0.03)
+    assert lesion_diameter(np.zeros((5, 5), bool)) == 0
+
+
+def test_scattered_survivors_read_as_a_contracted_lesion():
+    """Killing two thirds of a lesion's cells in scattered spots shrinks it by about 30% (RECIST PR)."""
+    disk = np.hypot(*np.indices((121, 121)) - 60) <= 50
+    spots = disk & (np.random.default_rng(1).random(disk.shape) < 0.34)
+    spots[10, 60] = spots[110, 60] = True      # survivors still span the old extent
+    assert longest_diameter(spots) == pytest.approx(longest_diameter(disk), abs=1)
+    shrink = lesion_diameter(spots) / lesion_diameter(disk)
+    assert shrink == pytest.approx(0.34 ** (1 / 3), abs=0.03)
+    assert recist_call(30 * shrink, 30, 30) == "PR"

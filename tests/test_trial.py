@@ -40,6 +40,14 @@ def test_screening_rejects_antigen_low_patients():
     assert p[~p.eligible].best_response.isna().all()          # screen failures are not treated
 
 
+def test_patients_differ_in_expansion_and_it_shows_in_their_blood_peak():
+    trial = run_trial(load_scenario("ball-cd19-iv", SMALL), 16, seed=4, workers=2, progress=False)
+    p = trial.patients[trial.patients.eligible]
+    rates = p.expansion_rate_per_day
+    assert rates.std() / rates.mean() > 0.15
+    assert p.expansion_rate_per_day.corr(np.log(p.cart_peak), method="spearman") > 0.8
+
+
 def test_trial_identical_for_one_and_two_workers():
     scenario = load_scenario("hcc-gpc3-hai", SMALL)
     one = run_trial(scenario, 8, seed=5, workers=1, progress=False)
