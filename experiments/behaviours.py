@@ -1,6 +1,6 @@
 """The nine qualitative behaviours of REFERENCE.md, checked with replicate seeds.
 
-    python experiments/behaviours.py [--workers K] [--seeds 10]
+    python experiments/behaviours.py [--workers K]
 
 Each behaviour compares two or more conditions (60x60 lattices, 10 seeds each) and
 reports the effect size it is judged on; writes docs/experiments/behaviours.csv and
@@ -13,11 +13,12 @@ from common import options
 
 import pandas as pd
 
-from sim import load_scenario
+from sim import load_scenario, tables
 from sim.sweep import Sweep, run_sweep
 
 BASE = {"width": 60, "height": 60, "days": 56}
 GASTRIC = load_scenario("gastric-cldn18-iv").params()
+TRIAL_NEGATIVE = round(1 - tables.targets()["CLDN18.2"]["positive_fraction_mean"], 2)
 CONDITIONS = {
     "untreated": {"dose": 0.0, "days": 84},
     "dose 1e8": {"dose": 1e8},
@@ -34,8 +35,10 @@ CONDITIONS = {
     "suppression 0.9": {"suppression": 0.9},
     "EGFR high affinity": {"target": "EGFR", "car_affinity": 0.05},
     "GPC3 high affinity": {"target": "GPC3", "site": "liver", "car_affinity": 0.05},
-    "not debulked": {},
-    "debulked 50%": {"debulking_fraction": 0.5},
+    # debulking and the haematologic contrast are judged on a gastric lesion as heterogeneous as the
+    # CLDN18.2 trial population (mean antigen-negative share), where response is not at its ceiling
+    "not debulked": {"antigen_negative_fraction": TRIAL_NEGATIVE},
+    "debulked 50%": {"antigen_negative_fraction": TRIAL_NEGATIVE, "debulking_fraction": 0.5},
     "B-ALL CD19": {"target": "CD19", "site": "bone_marrow", "antigen_negative_fraction": 0.0, "suppression": 0.1,
                    "tumor_burden_cm3": 500.0},
 }
@@ -85,14 +88,17 @@ def main() -> None:
     check(6, "target on normal tissue + high-affinity CAR: normal cells killed",
           egfr.normal_cells_killed_fraction > 0.05 and gpc3.normal_cells_killed_fraction == 0,
           f"EGFR {egfr.normal_cells_killed_fraction:.1%}, GPC3 {gpc3.normal_cells_killed_fraction:.1%}")
-    pseudo = float(table.pseudo_progression.mean())
-    check(7, "pseudo-progression in some responders", pseudo > 0, f"{pseudo:.1%} of all runs")
+    responders = table[table.responded.astype(bool)]
+    pseudo = float(responders.pseudo_progression.mean())
+    check(7, "pseudo-progression in some responders", pseudo > 0,
+          f"{pseudo:.1%} of {len(responders)} responding runs")
     nd, db = mean.loc["not debulked"], mean.loc["debulked 50%"]
     check(8, "debulking raises the response rate", db.responded > nd.responded,
-          f"response {nd.responded:.0%} -> {db.responded:.0%}")
+          f"response {nd.responded:.0%} -> {db.responded:.0%}; mean best change "
+          f"{nd.best_pct_change:+.0f}% -> {db.best_pct_change:+.0f}% ({TRIAL_NEGATIVE:.0%} antigen-negative)")
     heme = mean.loc["B-ALL CD19"]
     check(9, "haematologic contrast responds far better than gastric", heme.responded >= nd.responded + 0.3,
-          f"response: B-ALL {heme.responded:.0%}, gastric {nd.responded:.0%}")
+          f"response: B-ALL {heme.responded:.0%}, gastric ({TRIAL_NEGATIVE:.0%} antigen-negative) {nd.responded:.0%}")
     result = pd.DataFrame(rows)
     result.to_csv(args.out / "behaviours.csv", index=False)
     mean.round(3).to_csv(args.out / "behaviours_conditions.csv")
