@@ -60,6 +60,36 @@ def test_regional_route_beats_intravenous(site, target, regional, arrival_ratio,
         assert mean(r.summary["best_pct_change"] for r in local) < mean(r.summary["best_pct_change"] for r in iv) - response_gap
 
 
+def best_change(**params):
+    """Mean best % change of the apparent diameter over 8 seeds (56 days)."""
+    return mean(cached_run(days=56, seed=s, **params).summary["best_pct_change"] for s in range(8))
+
+
+TRIAL_LIKE = {"antigen_negative_fraction": 0.25}
+"""A gastric lesion as heterogeneous as the CLDN18.2 trial population (mean antigen-negative share)."""
+
+
+def test_more_cells_more_shrinkage_and_more_normal_tissue_killed():
+    """REFERENCE behaviour 2."""
+    def normal_killed(dose):
+        return mean(cached_run(days=56, seed=s, dose=dose).summary["normal_cells_killed_fraction"] for s in range(8))
+
+    assert best_change(dose=2e9) < best_change(dose=1e8) - 5
+    assert normal_killed(2e9) > 2 * normal_killed(1e8)
+
+
+def test_debulking_deepens_the_response():
+    """REFERENCE behaviour 8, on a trial-like heterogeneous lesion."""
+    assert best_change(debulking_fraction=0.5, **TRIAL_LIKE) < best_change(**TRIAL_LIKE) - 5
+
+
+def test_haematologic_contrast_responds_far_better_than_a_gastric_lesion():
+    """REFERENCE behaviour 9: dispersed marrow disease, uniform antigen, little suppression; same dose."""
+    marrow = best_change(target="CD19", site="bone_marrow", antigen_negative_fraction=0.0, suppression=0.1,
+                         tumor_burden_cm3=500.0)
+    assert marrow < best_change(**TRIAL_LIKE) - 20
+
+
 def test_high_affinity_car_kills_normal_cells_carrying_the_target():
     egfr = [cached_run(target="EGFR", car_affinity=0.05, days=28, seed=s).summary for s in SEEDS]
     gpc3 = [cached_run(target="GPC3", car_affinity=0.05, days=28, seed=s).summary for s in SEEDS]
