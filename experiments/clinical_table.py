@@ -1,6 +1,6 @@
 """The clinical table: a virtual trial per target at its clinical route, next to the reference ORR.
 
-    python experiments/clinical_table.py [--patients 90] [--workers K]
+    python experiments/clinical_table.py [--patients 110] [--workers K]
 
 Writes docs/experiments/clinical_table.csv and clinical_table.png (simulated ORR with
 its Wilson 95% CI beside the REFERENCE.md range, per target).
@@ -19,7 +19,7 @@ PRESETS = ["ball-cd19-iv", "myeloma-bcma-iv", "egfr-iv", "gastric-cldn18-iv", "h
 
 
 def main() -> None:
-    args = options(__doc__, patients=90)
+    args = options(__doc__, patients=110)
     rows = []
     for preset in PRESETS:
         s = run_trial(load_scenario(preset), args.patients, seed=2026, workers=args.workers).summary
@@ -32,7 +32,13 @@ def main() -> None:
         print(rows[-1])
     table = pd.DataFrame(rows)
     table.to_csv(args.out / "clinical_table.csv", index=False)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    draw(table, args.out / "clinical_table.png")
+    print(table.round(3).to_string(index=False))
+
+
+def draw(table: pd.DataFrame, path) -> None:
+    """Simulated ORR with its Wilson 95% CI beside the reference range, one row per target."""
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     y = range(len(table))
     ax.barh(y, 100 * (table.reference_high - table.reference_low), left=100 * table.reference_low, height=0.6,
             color="#c7e9c0", label="clinical reference range")
@@ -42,11 +48,10 @@ def main() -> None:
     ax.invert_yaxis()
     ax.set_xlabel("objective response rate (%)")
     ax.set_xlim(0, 100)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("virtual trials vs the clinical table")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    ax.set_title("virtual trials vs the clinical table", pad=24)
     fig.tight_layout()
-    fig.savefig(args.out / "clinical_table.png", dpi=110)
-    print(table.round(3).to_string(index=False))
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":  # trial worker processes import this file
