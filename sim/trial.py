@@ -44,7 +44,7 @@ BIOPSY_CORES = 3
 EXPANSION_SIGMA = 0.3
 """Lognormal spread of the blood expansion rate between patients. With the default
 rate after lymphodepletion (0.4/day for 10 days) the middle 95% of patients' expansion
-peaks span about 100-fold, the spread of CAR-T Cmax between patients in the
+peaks span about 150-fold, the spread of CAR-T Cmax between patients in the
 tisagenlecleucel kinetics (Mueller et al., Blood 2017; approx.)."""
 SEVERE_NORMAL_KILL = 0.2
 """Share of target-bearing normal cells killed that counts as severe on-target, off-tumour
