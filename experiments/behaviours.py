@@ -10,7 +10,7 @@ prints the pass/fail table. The fast ones are also tests (tests/test_model.py).
 
 from __future__ import annotations
 
-from common import options
+from common import options, publish
 
 import pandas as pd
 from scipy.stats import mannwhitneyu
@@ -115,10 +115,8 @@ def main() -> None:
     heme = mean.loc["B-ALL CD19"]
     check(9, "haematologic contrast responds far better than gastric", heme.responded >= nd.responded + 0.3,
           f"response: B-ALL {heme.responded:.0%}, gastric ({TRIAL_NEGATIVE:.0%} antigen-negative) {nd.responded:.0%}")
-    result = pd.DataFrame(rows)
-    result.to_csv(args.out / "behaviours.csv", index=False)
     mean.round(3).to_csv(args.out / "behaviours_conditions.csv")
-    print(result.to_string(index=False))
+    publish(args, "behaviours", pd.DataFrame(rows))
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

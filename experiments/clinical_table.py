@@ -6,7 +6,7 @@ Writes docs/experiments/clinical_table.csv and clinical_table.png (simulated ORR
 its Wilson 95% CI beside the REFERENCE.md range, per target).
 """
 
-from common import options
+from common import options, publish
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -31,12 +31,10 @@ def main() -> None:
                      "in_range": s["reference_orr"][0] <= s["orr"] <= s["reference_orr"][1]})
         print(rows[-1])
     table = pd.DataFrame(rows)
-    table.to_csv(args.out / "clinical_table.csv", index=False)
-    draw(table, args.out / "clinical_table.png")
-    print(table.round(3).to_string(index=False))
+    publish(args, "clinical_table", table, draw(table))
 
 
-def draw(table: pd.DataFrame, path) -> None:
+def draw(table: pd.DataFrame):
     """Simulated ORR with its Wilson 95% CI beside the reference range, one row per target."""
     fig, ax = plt.subplots(figsize=(9, 4.8))
     y = range(len(table))
@@ -50,8 +48,7 @@ def draw(table: pd.DataFrame, path) -> None:
     ax.set_xlim(0, 100)
     ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     ax.set_title("virtual trials vs the clinical table", pad=24)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
 
 
 if __name__ == "__main__":  # trial worker processes import this file

@@ -1,4 +1,4 @@
-"""What the experiment scripts share: command-line options and running their sweep file."""
+"""What the experiment scripts share: command-line options, running their sweep file, writing their results."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.plots import save
 from sim.sweep import load_sweep, run_sweep
 
 HERE = Path(__file__).parent
@@ -30,3 +31,11 @@ def sweep_table(name: str, args: argparse.Namespace) -> pd.DataFrame:
     """Run (or resume, or just read) the sweep ``experiments/NAME.toml``; return its table."""
     sweep = load_sweep(HERE / f"{name}.toml")
     return run_sweep(sweep, args.runs / name, workers=args.workers, resume=True)
+
+
+def publish(args: argparse.Namespace, name: str, table: pd.DataFrame, fig=None, index: bool = False) -> None:
+    """Write ``NAME.csv`` (and the figure as ``NAME.png``) into ``--out`` and print the table."""
+    table.to_csv(args.out / f"{name}.csv", index=index)
+    if fig is not None:
+        save(fig, args.out / f"{name}.png")
+    print(table.round(3).to_string(index=index))

@@ -5,7 +5,7 @@
 Writes docs/experiments/dose_response.csv and dose_response.png.
 """
 
-from common import options, sweep_table
+from common import options, publish, sweep_table
 
 import matplotlib.pyplot as plt
 
@@ -15,7 +15,6 @@ def main() -> None:
     summary = table.groupby(["param_route", "param_dose"]).agg(
         response_rate=("responded", "mean"), best_pct_change=("best_pct_change", "median"),
         normal_killed=("normal_cells_killed_fraction", "mean"), crs_grade=("crs_grade", "mean")).reset_index()
-    summary.to_csv(args.out / "dose_response.csv", index=False)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for route, rows in summary.groupby("param_route"):
         dose = rows.param_dose.clip(lower=1e7)
@@ -27,9 +26,7 @@ def main() -> None:
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
     fig.suptitle("peritoneal CLDN18.2 lesion: more cells, more response and more toxicity")
-    fig.tight_layout()
-    fig.savefig(args.out / "dose_response.png", dpi=110)
-    print(summary.round(3).to_string(index=False))
+    publish(args, "dose_response", summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

@@ -5,7 +5,7 @@
 Writes docs/experiments/escape.csv and escape.png.
 """
 
-from common import options, sweep_table
+from common import options, publish, sweep_table
 
 import matplotlib.pyplot as plt
 
@@ -15,7 +15,6 @@ def main() -> None:
     summary = table.groupby("param_antigen_negative_fraction").agg(
         response_rate=("responded", "mean"), relapse_rate=("relapse", "mean"),
         negative_at_end=("antigen_negative_fraction_end", "mean")).reset_index()
-    summary.to_csv(args.out / "escape.csv", index=False)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     start = 100 * summary.param_antigen_negative_fraction
     axes[0].plot(start, 100 * summary.response_rate, "o-", label="response (CR+PR)")
@@ -28,9 +27,7 @@ def main() -> None:
         ax.set_xlabel("antigen-negative tumour cells at the start (%)")
         ax.legend(fontsize=8)
     fig.suptitle("intratumoral CAR-T, gastric lesion: heterogeneity selects antigen-negative relapse")
-    fig.tight_layout()
-    fig.savefig(args.out / "escape.png", dpi=110)
-    print(summary.round(3).to_string(index=False))
+    publish(args, "escape", summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from sim import CARTModel, load_scenario  # noqa: E402
 from sim.model import summarize  # noqa: E402
-from sim.plots import PHENOTYPE_COLOURS, lattice_rgb  # noqa: E402
+from sim.plots import PHENOTYPE_COLOURS, lattice_rgb, save  # noqa: E402
 
 SEED = 7
 
@@ -67,9 +67,7 @@ def lesson_arms(arms: dict[str, object], days: tuple[int, ...], path: Path, colu
     curve.set_ylabel(ylabel)
     curve.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path, dpi=100)
 
 
 def lesson_pseudo(path: Path) -> None:
@@ -90,9 +88,7 @@ def lesson_pseudo(path: Path) -> None:
     ax.set_ylabel("longest diameter (mm)")
     ax.legend(fontsize=7, loc="lower left")
     fig.suptitle("Pseudo-progression: the lesion swells with CAR-T cells and edema while tumour cells die")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path, dpi=100)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sim import load_scenario, run  # noqa: E402
+from sim.plots import save  # noqa: E402
 
 
 def main() -> None:
@@ -53,8 +54,7 @@ def main() -> None:
     ax.set_ylabel("best % change of longest diameter")
     ax.set_title(f"{base.target} lesion in the {base.site}: route matters ({args.seeds} seeds)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(args.out / "route_comparison.png", dpi=110)
+    save(fig, args.out / "route_comparison.png")
     print(f"written to {args.out}/route_comparison.csv and .png")
 
 

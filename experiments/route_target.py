@@ -5,7 +5,7 @@
 Writes docs/experiments/route_target.csv and route_target.png.
 """
 
-from common import options, sweep_table
+from common import options, publish, sweep_table
 
 import matplotlib.pyplot as plt
 from sim.plots import heatmap
@@ -17,14 +17,11 @@ def main() -> None:
     rates = table.pivot_table(index="lesion", columns="param_route", values="responded", aggfunc="mean", sort=False)
     rates = rates[[r for r in ["intravenous", "hepatic_arterial", "intraperitoneal", "intraventricular", "intratumoral"]
                    if r in rates.columns]]
-    rates.to_csv(args.out / "route_target.csv")
     fig, ax = plt.subplots(figsize=(8, 5.5))
     image = heatmap(ax, rates, f"response rate (CR+PR by day 56, {table.replicate.nunique()} seeds per cell)")
     fig.colorbar(image, ax=ax, format=lambda v, _: f"{v:.0%}")
     ax.set_xlabel("route")
-    fig.tight_layout()
-    fig.savefig(args.out / "route_target.png", dpi=110)
-    print(rates.round(2).to_string())
+    publish(args, "route_target", rates, fig, index=True)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

@@ -7,7 +7,7 @@ Writes docs/experiments/sensitivity.csv (one row per output and parameter) and s
 
 import shutil
 
-from common import options, sweep_table
+from common import options, publish, sweep_table
 
 import pandas as pd
 
@@ -17,9 +17,8 @@ def main() -> None:
     sweep_table("sensitivity", args)
     analysis = args.runs / "sensitivity" / "_analysis"
     frames = [pd.read_csv(p).assign(output=p.stem.removeprefix("sobol_")) for p in sorted(analysis.glob("sobol_*.csv"))]
-    pd.concat(frames).to_csv(args.out / "sensitivity.csv", index=False)
     shutil.copy(analysis / "sobol.png", args.out / "sensitivity.png")
-    print(pd.concat(frames).round(3).to_string(index=False))
+    publish(args, "sensitivity", pd.concat(frames))
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

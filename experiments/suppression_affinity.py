@@ -5,7 +5,7 @@
 Writes docs/experiments/suppression_affinity.csv and suppression_affinity.png.
 """
 
-from common import options, sweep_table
+from common import options, publish, sweep_table
 
 import matplotlib.pyplot as plt
 from sim.plots import heatmap
@@ -16,7 +16,6 @@ def main() -> None:
     grouped = table.groupby(["param_suppression", "param_car_affinity"])
     summary = grouped.agg(response_rate=("responded", "mean"),
                           normal_killed=("normal_cells_killed_fraction", "mean")).reset_index()
-    summary.to_csv(args.out / "suppression_affinity.csv", index=False)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, column, title in zip(axes, ["response_rate", "normal_killed"],
                                  ["response rate (CR+PR)", "normal EGFR-bearing cells killed"]):
@@ -25,9 +24,7 @@ def main() -> None:
         grid.columns = [f"K = {v:g}" for v in grid.columns]
         heatmap(ax, grid, title, vmax=max(1e-9, float(grid.to_numpy().max())) if column == "normal_killed" else 1.0)
         ax.set_xlabel("CAR affinity: antigen density at half-maximal killing (lower = higher affinity)")
-    fig.tight_layout()
-    fig.savefig(args.out / "suppression_affinity.png", dpi=110)
-    print(summary.round(3).to_string(index=False))
+    publish(args, "suppression_affinity", summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

@@ -241,6 +241,7 @@ def _write(result, out: Path) -> None:
 def _readable(result, name: str, out: Path) -> str:
     s, r = result.scenario, result.summary
     scans = "  ".join(f"d{int(row.day)} {row.apparent_mm:.0f}mm {row.call or 'baseline'}"
+                      f"{f' ({row.irecist})' if row.irecist in ('iUPD', 'iCPD') else ''}"
                       for row in result.scans.itertuples())
     lines = [
         f"cartsim run: {name}: {s.target} lesion in the {s.site}, {s.route}, dose {s.dose:.3g} cells, "

@@ -73,7 +73,7 @@ def timecourse(result, path) -> None:
                  f"normal cells killed {100 * result.summary['normal_cells_killed_fraction']:.1f}%")
     ax.set_xlabel("days after infusion")
     fig.suptitle(f"{s.target} / {s.site} / {s.route}, dose {s.dose:.2g} cells, seed {s.seed}")
-    _save(fig, path)
+    save(fig, path)
 
 
 def lattice_rgb(model) -> np.ndarray:
@@ -113,7 +113,7 @@ def lattice(result, path) -> None:
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.set_title(f"day {result.scenario.days}: {result.summary['final_tumor_cells']} tumour cells, "
                  f"{len(result.model.agents)} CAR-T cells")
-    _save(fig, path)
+    save(fig, path)
 
 
 def heatmap(ax, table, title: str, fmt: str = "{:.0%}", vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis"):
@@ -142,7 +142,7 @@ def waterfall(trial, path) -> None:
     ax.set_ylabel("best % change from baseline")
     ax.legend(handles=[Patch(color=c, label=k) for k, c in CALL_COLOURS.items()], fontsize=8, loc="upper right")
     _trial_title(ax, trial, "waterfall")
-    _save(fig, path)
+    save(fig, path)
 
 
 def spider(trial, path) -> None:
@@ -155,7 +155,7 @@ def spider(trial, path) -> None:
     ax.set_xlabel("days after infusion")
     ax.set_ylabel("% change of longest diameter")
     _trial_title(ax, trial, "spider plot")
-    _save(fig, path)
+    save(fig, path)
 
 
 def swimmer(trial, path) -> None:
@@ -170,7 +170,7 @@ def swimmer(trial, path) -> None:
     ax.set_xlabel("days after infusion (bar colour: call at the scan closing the interval)")
     ax.legend(handles=[Patch(color=c, label=k) for k, c in CALL_COLOURS.items()], fontsize=8, loc="lower right")
     _trial_title(ax, trial, "swimmer plot")
-    _save(fig, path)
+    save(fig, path)
 
 
 def _recist_lines(ax) -> None:
@@ -179,9 +179,10 @@ def _recist_lines(ax) -> None:
     ax.axhline(-30, color=CALL_COLOURS["CR"], ls="--", lw=1)
 
 
-def _save(fig, path) -> None:
+def save(fig, path, dpi: int = 110) -> None:
+    """Lay out, write and close a figure (every figure cartsim writes goes through here)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
 
 

@@ -356,10 +356,7 @@ def sensitivity(sweep: Sweep, table: pd.DataFrame, folder: Path) -> dict[str, pd
 
 
 def _plot_sensitivity(method: str, results: dict[str, pd.DataFrame], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from sim.plots import plt, save
 
     fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.8), squeeze=False)
     for ax, (output, frame) in zip(axes[0], results.items()):
@@ -374,6 +371,4 @@ def _plot_sensitivity(method: str, results: dict[str, pd.DataFrame], path: Path)
         ax.set_xticks(x, frame.parameter, rotation=30, ha="right")
         ax.set_title(output)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
