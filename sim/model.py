@@ -97,6 +97,11 @@ class CARTModel(Model):
 
         self.tumor_cells_baseline = self.tissue.tumor_cells()
         self.positive_cells_baseline = self.tissue.antigen_positive_cells()
+        self.marrow_sites = int(np.pi * self.tissue.radius ** 2)
+        """Cellular sites of the diseased marrow (the seeded disk): the denominator of the blast share."""
+        self.response_criteria = (self.tissue.target.get("marrow_response", "burden")
+                                  if self.tissue.site["dispersed"] else "recist")
+        """How response is read: "recist" on the lesion diameter, or the marrow disease's own criteria."""
         self.normal_target_cells = int(np.count_nonzero(self.tissue.normal & (self.tissue.antigen >= s.activation_threshold)))
         self.tcells_entered = self.tcells_born = self.tcells_died = 0
         self.backlog = {"vessels": 0, "surface": 0, "core": 0}
@@ -242,7 +247,8 @@ class CARTModel(Model):
         self.datacollector.collect(self)
         if day % self.scenario.scan_interval_days == 0:
             o = self.observation
-            self.scans.append(Scan(day, o["apparent_mm"], o["viable_mm"], tumor, o["density"], o["cytokine"]))
+            blasts = tumor / max(self.marrow_sites, 1)
+            self.scans.append(Scan(day, o["apparent_mm"], o["viable_mm"], tumor, o["density"], o["cytokine"], blasts))
 
 
 OBSERVED = ("day", "tumor_cells", "apparent_mm", "viable_mm", "antigen_negative_fraction", "cart_lesion",
@@ -270,7 +276,8 @@ def summarize(model: CARTModel) -> dict:
     """The summary dict of a finished run (keys fixed by DESIGN.md's contract, plus extras)."""
     s = model.scenario
     ts = model.datacollector.get_model_vars_dataframe()
-    response = imaging.assess(model.scans, s.sd_min_days)
+    response = (imaging.assess(model.scans, s.sd_min_days) if model.response_criteria == "recist"
+                else imaging.assess_marrow(model.scans, model.response_criteria))
     peak_row = int(ts["cart_blood"].to_numpy().argmax())
     summary = {
         "final_tumor_cells": int(model.tissue.tumor_cells()),
@@ -289,6 +296,7 @@ def summarize(model: CARTModel) -> dict:
         "cart_lesion_end": int(ts["cart_lesion"].iloc[-1]),
         "cytokine_peak": round(model.cytokine.peak, 3),
         "max_daily_kill_fraction": round(model.max_daily_kill_fraction, 4),
+        "response_criteria": model.response_criteria,
         "target": s.target, "site": s.site, "route": s.route, "dose": s.dose, "days": s.days,
     }
     return summary

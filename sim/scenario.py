@@ -130,7 +130,7 @@ class CARTScenario(Scenario):
                                      low=0, high=1, source="REFERENCE.md: suppressive microenvironment")] = 0.5
     suppression_half_life_h: Annotated[float, _P("h", "half-life of the suppressive (TGF-beta-like) field", low=0.1, high=1000)] = 6.0
     chemokine_half_life_h: Annotated[float, _P("h", "half-life of the chemokine field", low=0.1, high=1000)] = 4.0
-    inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, cytokines) where CAR-T cells kill", low=0.1, high=1000)] = 24.0
+    inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, cytokines) where CAR-T cells kill", low=0.1, high=1000)] = 48.0
     edema_half_life_days: Annotated[float, _P("days", "half-life of the inflammatory swelling (edema, infiltrate) once inflammation has gone",
                                               low=0.01, high=1000, source="REFERENCE.md: pseudo-progression; swelling lasts about as long as the infiltrate (weeks)")] = 10.0
     adaptive_resistance: Annotated[float, _P("0..1", "share of T-cell function blocked by PD-L1 fully induced on tissue by IFN-gamma",
@@ -161,22 +161,22 @@ class CARTScenario(Scenario):
     hill_coefficient: Annotated[float, _P("-", "steepness of killing vs antigen density", low=0.1, high=20)] = 2.0
     activation_threshold: Annotated[float, _P("rel. density", "minimal antigen density a CAR engages", low=0, high=10)] = 0.05
     hit_probability_max: Annotated[float, _P("per h", "chance an engaged hour delivers a lethal hit at saturating antigen",
-                                             low=0, high=1, source="REFERENCE.md: killing in vivo (Halle et al. 2016)")] = 0.5
+                                             low=0, high=1, source="REFERENCE.md: killing in vivo (Halle et al. 2016)")] = 1.0
     hits_to_kill: Annotated[float, _P("hits", "cumulative hits a target needs to die (additive cytotoxicity)",
-                                      low=0.1, high=50, source="REFERENCE.md: a target is likelier to die after more than two contacts (Halle et al. 2016)")] = 3.0
+                                      low=0.1, high=50, source="REFERENCE.md: a target is likelier to die after more than two contacts (Halle et al. 2016)")] = 2.0
     hit_half_life_h: Annotated[float, _P("h", "half-life of a hit's damage in a surviving target (repair)",
-                                         low=0.1, high=1000, source="Halle et al. 2016 (approx.): hits integrate over hours")] = 12.0
+                                         low=0.1, high=1000, source="Halle et al. 2016 (approx.): hits integrate over hours")] = 6.0
     bystander_kill_per_day: Annotated[float, _P("1/day", "death rate of any tumour cell in fully inflamed tissue, antigen or not (cytokine/Fas bystander killing)",
                                                 low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 2.0
     tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
     tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
                                                 source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0
     chemotaxis_bias: Annotated[float, _P("0..1", "share of moves that go up the chemokine gradient", low=0, high=1)] = 0.1
-    divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to a cell entering the lesion", low=0, high=40)] = 3
+    divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to a cell entering the lesion", low=0, high=40)] = 8
     division_probability: Annotated[float, _P("per kill", "chance of dividing after a kill (before suppression)",
-                                              low=0, high=1)] = 0.25
+                                              low=0, high=1)] = 0.5
     serial_killing_h: Annotated[float, _P("h", "hours of engagement after which a CAR-T cell is exhausted (its serial-killing budget; shorter under suppression)",
-                                          low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 20.0
+                                          low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 48.0
     effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 7.0
     memory_half_life_days: Annotated[float, _P("days", "survival half-life of a memory CAR-T cell",
                                                low=0.1, high=10000, source="REFERENCE.md: persistence months in responders")] = 60.0
@@ -185,7 +185,7 @@ class CARTScenario(Scenario):
 
     # --- blood compartment ------------------------------------------------------------
     expansion_rate_per_day: Annotated[float, _P("1/day", "CAR-T expansion rate in blood or a regional pool when antigen is plentiful",
-                                                low=0, high=5, source="REFERENCE.md: blood kinetics (Stein et al. 2019)")] = 0.5
+                                                low=0, high=5, source="REFERENCE.md: blood kinetics (Stein et al. 2019)")] = 0.55
     lymphodepletion_expansion_factor: Annotated[float, _P("x", "multiplier of the expansion rate after lymphodepletion",
                                                           low=1, high=10, source="REFERENCE.md: lymphodepletion raises expansion")] = 1.6
     expansion_days: Annotated[float, _P("days", "days of the programmed expansion phase before contraction (Tmax)", low=0, high=60,
@@ -195,7 +195,7 @@ class CARTScenario(Scenario):
     memory_conversion_per_day: Annotated[float, _P("1/day", "rate at which contracting effectors become memory", low=0, high=5,
                                                    source="REFERENCE.md: a small memory share, under 1% (Stein et al. 2019)")] = 0.002
     memory_decay_per_day: Annotated[float, _P("1/day", "decay rate of memory CAR-T in blood", low=0, high=5,
-                                              source="REFERENCE.md: persistence months to years")] = 0.005
+                                              source="REFERENCE.md: persistence months to years")] = 0.0032
 
     # --- imaging and toxicity ---------------------------------------------------
     imaging_sigma_sites: Annotated[float, _P("sites", "blur of the imaging read-out (partial volume)", low=0, high=50)] = 2.0
