@@ -10,13 +10,13 @@ optional debulking and a one-day settling of the fields. Order within a step:
    vessels, regional cells enter at the route's entry sites, where suppressive
    myeloid cells turn some away;
 3. CAR-T cells, in random order: die, engage/hit/kill/divide, or move (``sim.tcells``);
-4. tissue: bystander killing in inflamed tissue, spontaneous loss, rim growth,
-   antigen recovery, repair of hits, debris clearance, remodelling of killed
-   sites (``sim.tissue``);
-5. fields and slow states: secretion, diffusion, decay, PD-L1, myeloid cells,
-   edema, chemotactic direction, inhibition (``sim.microenv``), every
-   ``field_update_h`` hours (exact over that interval; kills in between deposit
-   inflammation at once);
+4. tissue: bystander killing in inflamed tissue, rim growth, antigen recovery,
+   repair of hits, debris clearance (``sim.tissue``);
+5. every ``field_update_h`` hours (exact over that interval; kills in between
+   deposit inflammation at once): spontaneous tumour loss and remodelling of
+   killed sites (``sim.tissue``); fields and slow states: secretion, diffusion,
+   decay, PD-L1, myeloid cells, edema, chemotactic direction, inhibition
+   (``sim.microenv``);
 6. systemic cytokine from the share of burden killed (``sim.toxicity``); at each whole day the
    DataCollector records the state, and on scan days the lesion is imaged.
 
@@ -132,13 +132,13 @@ class CARTModel(Model):
         self.agents.shuffle_do("step")
         tissue = self.tissue
         tissue.bystander_death(self.fields.inflammation, dt)
-        tissue.spontaneous_death(dt)
         tissue.grow(dt)
         tissue.recover_antigen(dt)
         tissue.repair_hits(dt)
         tissue.clear_debris(dt)
-        tissue.remodel(dt)
-        if self.steps % s.field_update_h == 0:
+        if self.steps % s.field_update_h == 0:  # slow rules, exact over the interval
+            tissue.spontaneous_death(s.field_update_h)
+            tissue.remodel(s.field_update_h)
             self.fields.update(self.tissue, s.field_update_h)
 
         killed = self.tissue.tumor_killed - killed_before

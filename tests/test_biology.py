@@ -159,6 +159,9 @@ def test_myeloma_is_judged_by_burden_reduction():
     assert assess_marrow(marrow_scans([1000, 400], [0.7, 0.3]), "burden")["best_response"] == "PR"
     assert assess_marrow(marrow_scans([1000, 600], [0.7, 0.4]), "burden")["best_response"] == "SD"
     assert assess_marrow(marrow_scans([1000, 5], [0.7, 0.0]), "burden")["best_response"] == "CR"
+    relapsed = assess_marrow(marrow_scans([1000, 400, 420, 600], [0.7, 0.3, 0.3, 0.4]), "burden")
+    assert relapsed["best_response"] == "PR" and relapsed["relapse"], "+50% and +20% of baseline from nadir"
+    assert not assess_marrow(marrow_scans([1000, 20, 30], [0.7, 0.0, 0.0]), "burden")["relapse"], "+50% of a tiny nadir"
 
 
 def test_marrow_disease_uses_its_own_criteria():

@@ -124,15 +124,17 @@ def _select(label: str, values: list, value=FROM_PRESET) -> dict:
 
 def model_params() -> dict:
     """The controls: a preset, overrides (default: keep the preset's value), a comparison, seed, speed."""
-    routes, targets = list(tables.routes()), list(tables.targets())
+    routes, targets, products = list(tables.routes()), list(tables.targets()), list(tables.products())
     return {
         "preset": {"type": "Select", "label": "scenario preset", "value": "gastric-peritoneal-iv",
                    "values": ["default", *preset_files()]},
         "compare": {"type": "Select", "label": "compare side by side with", "value": "route:intraperitoneal",
-                    "values": [NONE, *[f"route:{r}" for r in routes], *[f"target:{t}" for t in targets]]},
+                    "values": [NONE, *[f"route:{r}" for r in routes], *[f"target:{t}" for t in targets],
+                               *[f"product:{p}" for p in products]]},
         "target": _select("target antigen", targets),
         "site": _select("lesion site", list(tables.sites())),
         "route": _select("delivery route", routes),
+        "product": _select("CAR-T product", products),
         "dose": _select("dose (CAR-T cells)", [0.0, 3e7, 1e8, 2.5e8, 1e9, 3e9]),
         "antigen_negative_fraction": _select("antigen-negative share at start", [0.0, 0.05, 0.1, 0.2, 0.3, 0.5]),
         "suppression": _select("microenvironment suppression", [0.0, 0.25, 0.5, 0.75, 1.0]),
