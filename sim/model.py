@@ -4,7 +4,8 @@ One step is ``dt_h`` = 1 hour; step 1 starts at infusion (day 0), after the
 optional debulking and a one-day settling of the fields. Order within a step:
 
 1. delivery: the route's systemic share into blood, its local share into the
-   lesion's region (``sim.delivery``);
+   lesion's region (``sim.delivery``); re-infusions on their days if the patient
+   has not progressed (``sim.schedule``), each with its own pools;
 2. blood and region pools: expansion or contraction; blood cells home through
    vessels, regional cells enter at the route's entry sites;
 3. CAR-T cells, in random order: die, engage/kill/divide, or move (``sim.tcells``);
@@ -14,9 +15,10 @@ optional debulking and a one-day settling of the fields. Order within a step:
    every ``field_update_h`` hours (exact over that interval; kills in between
    deposit inflammation at once);
 6. systemic cytokine from the share of burden killed (``sim.toxicity``); at each whole day the
-   DataCollector records the state, and on scan days the lesion is imaged.
+   DataCollector records the state, and on scan days (``sim.schedule``) the lesion is imaged.
 
-``run(scenario)`` runs a model to ``days`` and returns a :class:`Result`.
+``run(scenario)`` runs a model to ``days`` (or, with ``stop_at_progression``, to
+iRECIST-confirmed progression) and returns a :class:`Result`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from mesa import DataCollector, Model
 from mesa.discrete_space import OrthogonalMooreGrid
 from tqdm import tqdm
 
-from sim import imaging
+from sim import imaging, schedule, survival
 from sim.delivery import Delivery
 from sim.imaging import Scan
 from sim.microenv import SITE_UM, Fields
@@ -70,6 +72,9 @@ class CARTModel(Model):
             self.fields.update(self.tissue, s.field_update_h)
         self.blood = CARTPool(s)
         self.region = CARTPool(s)
+        self.courses = [(0.0, self.blood, self.region)]
+        """(start hour, blood pool, regional pool) of each infusion given; re-infusions append (sim.schedule)."""
+        self.pending_reinfusions = schedule.reinfusion_days(s)
         self.cytokine = SystemicCytokine(s)
         self.delivery = Delivery(s, self.tissue)
         self.homing_per_day = self.tissue.site["homing_per_day"]
@@ -104,13 +109,19 @@ class CARTModel(Model):
         s, dt = self.scenario, self.dt_h
         hour = (self.steps - 1) * dt
         delivery = self.delivery
-        released = delivery.in_window(hour, dt)
-        if released:
-            self.blood.infuse(delivery.systemic_cells * released)
-            self.region.infuse(delivery.local_cells * released)
-        homed = self.blood.step(hour / 24, dt, self.homing_per_day)
+        if self.pending_reinfusions and hour >= 24 * self.pending_reinfusions[0]:
+            self.pending_reinfusions.pop(0)
+            if not schedule.progressed(self.scans, s.sd_min_days):
+                self.courses.append((hour, CARTPool(s), CARTPool(s)))
+        homed = entered = 0.0
+        for start_h, blood, region in self.courses:
+            released = delivery.in_window(hour - start_h, dt)
+            if released:
+                blood.infuse(delivery.systemic_cells * released)
+                region.infuse(delivery.local_cells * released)
+            homed += blood.step((hour - start_h) / 24, dt, self.homing_per_day)
+            entered += region.step((hour - start_h) / 24, dt, delivery.route.entry_per_day)
         self._enter(self.rng.poisson(delivery.homing_agents(homed)), "vessels")
-        entered = self.region.step(hour / 24, dt, delivery.route.entry_per_day)
         self._enter(self.rng.poisson(delivery.regional_agents(entered)), delivery.route.entry)
 
         killed_before = self.tissue.tumor_killed
@@ -133,6 +144,8 @@ class CARTModel(Model):
                                                self.kills_today / max(self.tumor_cells_baseline, 1))
             self.kills_today = 0
             self._observe()
+            if s.stop_at_progression and schedule.progression_confirmed(self.scans, s.sd_min_days):
+                self.running = False
         if hours >= s.days * 24:
             self.running = False
 
@@ -192,15 +205,15 @@ class CARTModel(Model):
             "cart_effector": phen[Phenotype.EFFECTOR],
             "cart_memory": phen[Phenotype.MEMORY],
             "cart_exhausted": phen[Phenotype.EXHAUSTED],
-            "cart_blood": self.blood.total,
-            "cart_region": self.region.total,
+            "cart_blood": sum(blood.total for _, blood, _ in self.courses),
+            "cart_region": sum(region.total for _, _, region in self.courses),
             "cytokine": self.cytokine.level,
             "tumor_killed": self.tissue.tumor_killed,
             "normal_killed": self.tissue.normal_killed,
             "density": float(np.count_nonzero(viable & apparent) / max(np.count_nonzero(apparent), 1)),
         }
         self.datacollector.collect(self)
-        if day % self.scenario.scan_interval_days == 0:
+        if schedule.is_scan_day(day, self.scenario):
             o = self.observation
             self.scans.append(Scan(day, o["apparent_mm"], o["viable_mm"], tumor, o["density"], o["cytokine"]))
 
@@ -235,6 +248,7 @@ def summarize(model: CARTModel) -> dict:
     summary = {
         "final_tumor_cells": int(model.tissue.tumor_cells()),
         **response,
+        **survival.time_to_event(model.scans),
         "antigen_negative_fraction_end": round(model.tissue.antigen_negative_fraction(), 4),
         "cart_peak": float(ts["cart_blood"].iloc[peak_row]),
         "cart_peak_day": int(ts["day"].iloc[peak_row]),
@@ -249,6 +263,8 @@ def summarize(model: CARTModel) -> dict:
         "cart_lesion_end": int(ts["cart_lesion"].iloc[-1]),
         "cytokine_peak": round(model.cytokine.peak, 3),
         "max_daily_kill_fraction": round(model.max_daily_kill_fraction, 4),
+        "infusions_given": len(model.courses),
+        "days_followed": int(ts["day"].iloc[-1]),
         "target": s.target, "site": s.site, "route": s.route, "dose": s.dose, "days": s.days,
     }
     return summary
