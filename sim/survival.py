@@ -32,12 +32,11 @@ import math
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.exceptions import ConvergenceError
-from lifelines.statistics import logrank_test
-from lifelines.utils import median_survival_times
 
 from sim.imaging import CR, PR
+
+# lifelines is imported inside the functions that use it: it takes about 0.4 s to import,
+# and every `cartsim run` imports this module for the per-patient outcomes.
 
 MONTH_DAYS = 365.25 / 12
 """Days per month (months are calendar averages, as trials report PFS)."""
@@ -79,13 +78,17 @@ def _finite(value: float, digits: int = 1) -> float | None:
     return round(value, digits) if math.isfinite(value) else None
 
 
-def kaplan_meier(durations, events, label: str = "") -> KaplanMeierFitter:
-    """A fitted lifelines Kaplan-Meier estimate (durations in days, events True/1 where observed)."""
+def kaplan_meier(durations, events, label: str = ""):
+    """A fitted lifelines ``KaplanMeierFitter`` (durations in days, events True/1 where observed)."""
+    from lifelines import KaplanMeierFitter
+
     return KaplanMeierFitter(label=label).fit(np.asarray(durations, float), np.asarray(events, bool))
 
 
 def median_with_ci(durations, events) -> tuple[float | None, list[float | None]]:
     """Kaplan-Meier median (days) and its 95% CI; None where not reached or no patients."""
+    from lifelines.utils import median_survival_times
+
     if len(durations) == 0:
         return None, [None, None]
     km = kaplan_meier(durations, events)
@@ -122,6 +125,10 @@ def compare_arms(experimental: pd.DataFrame, control: pd.DataFrame) -> dict:
     All three are None when there is no progression in either arm or the Cox
     fit does not converge (e.g. every event in one arm).
     """
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError
+    from lifelines.statistics import logrank_test
+
     none = {"hazard_ratio": None, "hazard_ratio_ci95": [None, None], "logrank_p": None}
     if len(experimental) == 0 or len(control) == 0 or not (experimental.progressed.any() or control.progressed.any()):
         return none
