@@ -167,7 +167,7 @@ def _trial(args) -> int:
         hr, (low, high) = s["hazard_ratio"], s["hazard_ratio_ci95"]
         lines.append(f"  ORR difference {_pct(s['orr_difference'])} (95% CI {_pct(s['orr_difference_ci95'][0])} to "
                      f"{_pct(s['orr_difference_ci95'][1])}); PFS hazard ratio "
-                     + ("not estimable (no progression, or no contrast)" if hr is None else
+                     + ("not estimable (too few progressions to compare)" if hr is None else
                         f"{hr:.2f} (95% CI {low:.2f}-{high:.2f}), log-rank p = {s['logrank_p']:.3g}"))
     else:
         lines += _arm_lines(s)
@@ -187,16 +187,23 @@ def _months(days: float | None) -> str:
     return "not reached" if days is None else f"{days / MONTH_DAYS:.1f} months"
 
 
+def _median(median: float | None, ci: list[float | None]) -> str:
+    """A Kaplan-Meier median with its 95% CI, in months."""
+    if median is None and ci[0] is None:
+        return "not reached"
+    return f"{_months(median)} (95% CI {_months(ci[0])} to {_months(ci[1])})"
+
+
 def _arm_lines(s: dict) -> list[str]:
     """Readable outcome lines of one arm's summary."""
-    low, high = s["pfs_median_ci95"]
     rates = ", ".join(f"{100 * s[k]:.0f}% at {when}" for k, when in (("pfs_rate_6m", "6 months"),
                                                                       ("pfs_rate_12m", "12 months")) if s[k] is not None)
+    dor = _median(s["dor_median_days"], s["dor_median_ci95"]) if s["cr"] + s["pr"] else "no responses"
     return [f"  ORR {100 * s['orr']:.1f}% (95% CI {100 * s['orr_ci95'][0]:.1f}-{100 * s['orr_ci95'][1]:.1f}); "
             f"DCR {100 * s['dcr']:.1f}%; CR {s['cr']}, PR {s['pr']}, SD {s['sd']}, PD {s['pd']}",
-            f"  median PFS {_months(s['pfs_median_days'])} (95% CI {_months(low)} to {_months(high)}); "
-            f"{s['n_progressed']} progressed{'; progression-free ' + rates if rates else ''}; "
-            f"median DoR {_months(s['dor_median_days'])}",
+            f"  median PFS {_median(s['pfs_median_days'], s['pfs_median_ci95'])}; {s['n_progressed']} progressed"
+            f"{'; progression-free ' + rates if rates else ''}",
+            f"  median duration of response {dor}",
             f"  pseudo-progression {100 * s['pseudo_progression_rate']:.0f}%, severe toxicity "
             f"{100 * s['severe_toxicity_rate']:.0f}%, relapse {100 * s['relapse_rate']:.0f}%"]
 
@@ -297,6 +304,9 @@ def _readable(result, name: str, out: Path) -> str:
         f"  best response      {r['best_response']} ({r['best_pct_change']:+.1f}% longest diameter)"
         f"{', pseudo-progression' if r['pseudo_progression'] else ''}{', relapse' if r['relapse'] else ''}",
         f"  scans              {scans}",
+        f"  progression-free   {r['pfs_days']} days ({'progressed, iRECIST-confirmed' if r['progressed'] else 'censored'})"
+        + (f"; response from day {r['response_day']}, lasting {r['dor_days']} days" if r['response_day'] is not None else "")
+        + (f"; {r['infusions_given']} infusions" if s.infusions > 1 else ""),
         f"  tumour cells       {r['baseline_tumor_cells']} at day 0 -> {r['final_tumor_cells']} at day {s.days}; "
         f"antigen-negative {100 * r['antigen_negative_fraction_end']:.0f}% at the end "
         f"(set {100 * s.antigen_negative_fraction:.0f}% at start)",

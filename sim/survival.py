@@ -29,6 +29,7 @@ log-rank p (``logrank_test``).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,8 @@ MONTH_DAYS = 365.25 / 12
 """Days per month (months are calendar averages, as trials report PFS)."""
 LANDMARKS = {"pfs_rate_6m": round(6 * MONTH_DAYS), "pfs_rate_12m": round(12 * MONTH_DAYS)}
 """Summary key -> landmark day (183, 365) at which the progression-free share is read."""
+MAX_HAZARD_RATIO = 1e3
+"""A Cox 95% interval reaching beyond 1/1000..1000 marks a fit without information (separation)."""
 
 
 def time_to_event(scans) -> dict:
@@ -123,10 +126,12 @@ def compare_arms(experimental: pd.DataFrame, control: pd.DataFrame) -> dict:
 
     A hazard ratio below 1 means the experimental arm progresses more slowly.
     All three are None when there is no progression in either arm or the Cox
-    fit does not converge (e.g. every event in one arm).
+    fit does not give a usable interval (no convergence, or an interval beyond
+    ``MAX_HAZARD_RATIO`` either way: complete separation, e.g. every event in
+    one arm, where the ratio runs off to 0 or infinity).
     """
     from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
+    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
     from lifelines.statistics import logrank_test
 
     none = {"hazard_ratio": None, "hazard_ratio_ci95": [None, None], "logrank_p": None}
@@ -137,13 +142,16 @@ def compare_arms(experimental: pd.DataFrame, control: pd.DataFrame) -> dict:
         "progressed": np.r_[experimental.progressed, control.progressed].astype(bool),
         "experimental": np.r_[np.ones(len(experimental)), np.zeros(len(control))],
     })
-    try:
-        cox = CoxPHFitter().fit(data, duration_col="pfs_days", event_col="progressed")
-    except ConvergenceError:
-        return none
+    with warnings.catch_warnings():   # separation warnings: the non-finite interval below says it
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            cox = CoxPHFitter().fit(data, duration_col="pfs_days", event_col="progressed")
+        except ConvergenceError:
+            return none
     row = cox.summary.loc["experimental"]
+    hr = [_finite(row[k], 4) for k in ("exp(coef)", "exp(coef) lower 95%", "exp(coef) upper 95%")]
+    if None in hr or hr[2] > MAX_HAZARD_RATIO or hr[1] < 1 / MAX_HAZARD_RATIO:
+        return none
     test = logrank_test(experimental.pfs_days, control.pfs_days, experimental.progressed, control.progressed)
-    return {"hazard_ratio": _finite(row["exp(coef)"], 4),
-            "hazard_ratio_ci95": [_finite(row["exp(coef) lower 95%"], 4), _finite(row["exp(coef) upper 95%"], 4)],
-            "logrank_p": _finite(test.p_value, 4)}
+    return {"hazard_ratio": hr[0], "hazard_ratio_ci95": hr[1:], "logrank_p": _finite(test.p_value, 4)}
 
