@@ -7,7 +7,7 @@ scan every 4 weeks; a trial protocol like CT041-ST-01's is ``first_scan_day=28``
 
 Infusions: day 0, then ``infusions - 1`` re-infusions every
 ``reinfusion_interval_days``, each given only if the patient has not progressed
-at the latest scan (no unconfirmed or confirmed iRECIST progression), the rule
+at the latest scan (no unconfirmed or confirmed progression), the rule
 of CT041-ST-01 (Qi et al., Lancet 2025: up to three infusions). A skipped
 re-infusion does not cancel the later ones: a pseudo-progression that resets
 allows the next. Each infusion is its own dose of ``dose`` cells with its own
@@ -18,10 +18,7 @@ contracting.
 
 from __future__ import annotations
 
-from sim import imaging
-
-PROGRESSION = ("iUPD", "iCPD")
-"""iRECIST calls that count as progressed."""
+from sim.survival import CONFIRMED, UNCONFIRMED
 
 
 def is_scan_day(day: int, scenario) -> bool:
@@ -40,13 +37,11 @@ def reinfusion_days(scenario) -> list[int]:
     return [k * scenario.reinfusion_interval_days for k in range(1, scenario.infusions)]
 
 
-def progressed(scans: list[imaging.Scan], sd_min_days: int) -> bool:
-    """True if the latest scan shows progression, unconfirmed (iUPD) or confirmed (iCPD)."""
-    imaging.assess(scans, sd_min_days)
-    return len(scans) > 1 and scans[-1].irecist in PROGRESSION
+def progressed(scans) -> bool:
+    """True if the latest of the assessed ``scans`` shows progression, unconfirmed or confirmed."""
+    return len(scans) > 1 and scans[-1].irecist in (UNCONFIRMED, *CONFIRMED)
 
 
-def progression_confirmed(scans: list[imaging.Scan], sd_min_days: int) -> bool:
-    """True once iRECIST has confirmed progression (iCPD): the outcome is known."""
-    imaging.assess(scans, sd_min_days)
-    return any(scan.irecist == "iCPD" for scan in scans)
+def progression_confirmed(scans) -> bool:
+    """True once progression is confirmed in the assessed ``scans``: the outcome is known."""
+    return any(scan.irecist in CONFIRMED for scan in scans)

@@ -6,8 +6,10 @@ first infusion):
 * progression is iRECIST-confirmed progression (iCPD; Seymour et al., Lancet
   Oncol 2017). Its event day is the scan day of the first unconfirmed PD (iUPD)
   of the run that the next scan confirmed, as iRECIST dates confirmed
-  progression back to the iUPD. Death is not modelled: every PFS event is a
-  progression.
+  progression back to the iUPD. Dispersed marrow disease is read by its own
+  criteria (:func:`sim.imaging.assess_marrow`), where a PD needs no
+  confirmation: the event is that assessment's day. Death is not modelled:
+  every PFS event is a progression.
 * ``pfs_days``: the event day if ``progressed``; otherwise censored at the
   last scan (the last assessment; nothing is known after it), except when the
   series ends in an unconfirmed PD that the horizon left unconfirmed: then it
@@ -39,6 +41,10 @@ from sim.imaging import CR, PR
 # lifelines is imported inside the functions that use it: it takes about 0.4 s to import,
 # and every `cartsim run` imports this module for the per-patient outcomes.
 
+CONFIRMED = ("iCPD", "PD")
+"""Calls of confirmed progression: iRECIST's iCPD, or PD under criteria without confirmation (marrow)."""
+UNCONFIRMED = "iUPD"
+"""iRECIST's unconfirmed progression: the next scan confirms or resets it."""
 MONTH_DAYS = 365.25 / 12
 """Days per month (months are calendar averages, as trials report PFS)."""
 LANDMARKS = {"pfs_rate_6m": round(6 * MONTH_DAYS), "pfs_rate_12m": round(12 * MONTH_DAYS)}
@@ -58,10 +64,11 @@ def time_to_event(scans) -> dict:
     run_start = None   # day of the first iUPD of the current unconfirmed run
     response_day = None
     for scan in follow:
-        if scan.irecist == "iCPD":
+        if scan.irecist in CONFIRMED:
             progressed = True
+            run_start = scan.day if run_start is None else run_start
             break
-        if scan.irecist == "iUPD":
+        if scan.irecist == UNCONFIRMED:
             run_start = scan.day if run_start is None else run_start
         else:
             run_start = None

@@ -111,7 +111,7 @@ def test_reinfusion_days():
 def test_reinfusion_given_when_not_progressed_with_its_own_expansion():
     one = run(**SMALL, days=40, seed=0)
     two = run(**SMALL, days=40, seed=0, infusions=2, reinfusion_interval_days=28)
-    assert one.scans.irecist.iloc[1] == "iPR"                          # not progressed at day 28
+    assert one.scans.irecist.iloc[1] in ("iCR", "iPR", "iSD")          # not progressed at day 28
     assert one.summary["infusions_given"] == 1 and two.summary["infusions_given"] == 2
     before = two.timeseries.day <= 28
     pd.testing.assert_frame_equal(one.timeseries[before], two.timeseries[before])   # same course up to day 28
@@ -122,8 +122,9 @@ def test_reinfusion_given_when_not_progressed_with_its_own_expansion():
 
 
 def test_no_reinfusion_after_progression_and_then_identical_to_one_infusion():
-    one = run(**SMALL, days=60, seed=1, dose=1e6)
-    three = run(**SMALL, days=60, seed=1, dose=1e6, infusions=3, reinfusion_interval_days=28)
+    fast = {"dose": 1e6, "tumor_growth_rate": 0.2}                     # progresses by day 28
+    one = run(**SMALL, days=60, seed=1, **fast)
+    three = run(**SMALL, days=60, seed=1, infusions=3, reinfusion_interval_days=28, **fast)
     assert one.scans.irecist.tolist()[1:] == ["iUPD", "iCPD"]
     assert three.summary["infusions_given"] == 1
     pd.testing.assert_frame_equal(one.timeseries, three.timeseries)
