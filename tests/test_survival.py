@@ -41,6 +41,12 @@ def test_pfs_and_dor_from_scan_series(apparent, expected):
     assert outcome(apparent) == expected
 
 
+def test_marrow_progression_needs_no_confirmation():
+    calls = ["", "CR", "CR", "PD", "PD"]     # marrow criteria: call and irecist are the same, no iUPD
+    scans = [Scan(28 * i, 0.0, 0.0, 0, 1.0, 0.0, call=c, irecist=c) for i, c in enumerate(calls)]
+    assert time_to_event(scans) == dict(pfs_days=84, progressed=True, response_day=28, dor_days=56)
+
+
 def table(durations, events, responders=None):
     return pd.DataFrame({"pfs_days": durations, "progressed": events,
                          "response_day": responders if responders is not None else [np.nan] * len(durations),
