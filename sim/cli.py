@@ -305,7 +305,7 @@ def _readable(result, name: str, out: Path) -> str:
         f"{', pseudo-progression' if r['pseudo_progression'] else ''}{', relapse' if r['relapse'] else ''}",
         f"  scans              {scans}",
         f"  progression-free   {r['pfs_days']} days ({'progressed, iRECIST-confirmed' if r['progressed'] else 'censored'})"
-        + (f"; response from day {r['response_day']}, lasting {r['dor_days']} days" if r['response_day'] is not None else "")
+        + (f"; response from day {r['response_day']:.0f}, lasting {r['dor_days']:.0f} days" if r['response_day'] is not None else "")
         + (f"; {r['infusions_given']} infusions" if s.infusions > 1 else ""),
         f"  tumour cells       {r['baseline_tumor_cells']} at day 0 -> {r['final_tumor_cells']} at day {s.days}; "
         f"antigen-negative {100 * r['antigen_negative_fraction_end']:.0f}% at the end "

@@ -54,7 +54,8 @@ MAX_HAZARD_RATIO = 1e3
 
 
 def time_to_event(scans) -> dict:
-    """``pfs_days``, ``progressed``, ``response_day``, ``dor_days`` of one patient.
+    """``pfs_days`` (int), ``progressed``, ``response_day`` and ``dor_days`` (float days, None
+    without a response: floats, so tables of many runs keep one column type) of one patient.
 
     ``scans``: :class:`sim.imaging.Scan` list, baseline first, with the iRECIST
     calls filled by :func:`sim.imaging.assess`. See the module docstring.
@@ -78,8 +79,10 @@ def time_to_event(scans) -> dict:
         pfs = run_start
     else:
         pfs = scans[-1].day
-    dor = pfs - response_day if response_day is not None else None
-    return {"pfs_days": int(pfs), "progressed": progressed, "response_day": response_day, "dor_days": dor}
+    if response_day is None:
+        return {"pfs_days": int(pfs), "progressed": progressed, "response_day": None, "dor_days": None}
+    return {"pfs_days": int(pfs), "progressed": progressed, "response_day": float(response_day),
+            "dor_days": float(pfs - response_day)}
 
 
 def _finite(value: float, digits: int = 1) -> float | None:
