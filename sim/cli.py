@@ -51,9 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("scenario", help="preset name (see `cartsim scenarios`) or FILE.toml")
     tr.add_argument("--patients", type=int, required=True, help="patients to screen")
     _add_overrides(tr)
-    tr.add_argument("--control", action="append", metavar="NAME=VALUE",
-                    help="a randomised control arm: the scenario with this treatment parameter changed, "
-                         "e.g. --control route=intravenous or --control dose=0 (repeatable)")
+    tr.add_argument("--control", action="extend", nargs="+", metavar="NAME=VALUE|PRESET",
+                    help="a randomised control arm: the scenario with these treatment parameters changed "
+                         "(e.g. --control route=intravenous, --control dose=0), or a preset whose treatment "
+                         "differs (e.g. --control gastric-peritoneal-iv)")
     tr.add_argument("--ratio", default=None, metavar="A:B",
                     help="allocation experimental:control with --control (default 1:1), e.g. 2:1")
     tr.add_argument("--seed", type=int, default=0, help="trial seed (patients' seeds are spawned from it)")
@@ -145,8 +146,9 @@ def _trial(args) -> int:
     if args.ratio is not None and args.control is None:
         raise BadInput(f"cartsim trial: --ratio {args.ratio}: needs a control arm (--control NAME=VALUE)")
     ratio = parse_ratio(args.ratio) if args.ratio is not None else (1, 1)
-    control = parse_overrides(args.control, flag="--control") if args.control is not None else None
-    scenario = load_scenario(args.scenario, parse_overrides(args.overrides))
+    overrides = parse_overrides(args.overrides)
+    scenario = load_scenario(args.scenario, overrides)
+    control = _control(args.control, scenario, overrides) if args.control is not None else None
     name = Path(args.scenario).stem
     out = args.out or Path("cartsim-out") / f"trial-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     _refuse_nonempty(out)
@@ -175,6 +177,29 @@ def _trial(args) -> int:
     lines.append(f"  written to {out}/ ({', '.join(files)})")
     print("\n".join(lines))
     return 0
+
+
+def _control(items: list[str], scenario: CARTScenario, overrides: dict) -> dict:
+    """The control arm's overrides from ``--control`` items: NAME=VALUE, or a preset name whose
+    treatment differs from the scenario's (with the same ``--set`` overrides; the patients'
+    traits come from the scenario's population and are not compared)."""
+    from sim.trial import TRAITS
+
+    control: dict = {}
+    for item in items:
+        if "=" in item:
+            control.update(parse_overrides([item], flag="--control"))
+            continue
+        if item not in preset_files():
+            raise BadInput(f"cartsim trial: --control {item}: expected NAME=VALUE or a preset name "
+                           f"({', '.join(preset_files())})")
+        theirs, ours = load_scenario(item, overrides).params(), scenario.params()
+        differs = {k: v for k, v in theirs.items() if v != ours[k] and k not in TRAITS}
+        if not differs:
+            raise BadInput(f"cartsim trial: --control {item}: this preset treats as the scenario does; "
+                           "allowed: a preset or NAME=VALUE that changes the treatment")
+        control.update(differs)
+    return control
 
 
 def _pct(share: float | None) -> str:

@@ -91,6 +91,9 @@ def test_cli_trial_writes_outputs(tmp_path):
                                   ["gastric-cldn18-iv", "--patients", "5", "--control", "route=intravenous"],
                                   ["gastric-cldn18-iv", "--patients", "5", "--control", "suppression=0.9"],
                                   ["gastric-cldn18-iv", "--patients", "5", "--control", "days=30"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "no-such-preset"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "gastric-cldn18-iv"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "gastric-peritoneal-ip"],
                                   ["gastric-cldn18-iv", "--patients", "5", "--control", "dose=0", "--ratio", "0:1"],
                                   ["gastric-cldn18-iv", "--patients", "5", "--control", "dose=0", "--ratio", "2"],
                                   ["gastric-cldn18-iv", "--patients", "5", "--control", "dose=0", "--ratio", "a:b"],
@@ -108,6 +111,15 @@ def test_bad_trial_input_exit_2_nothing_written(tmp_path, args):
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
     assert not out.exists()
+
+
+def test_control_arm_from_a_preset_is_its_treatment_difference():
+    from sim.cli import _control
+
+    overrides = {"width": 50, "height": 50}
+    ip = load_scenario("gastric-peritoneal-ip", overrides)
+    assert _control(["gastric-peritoneal-iv"], ip, overrides) == {"route": "intravenous"}
+    assert _control(["gastric-peritoneal-iv", "dose=5e8"], ip, overrides) == {"route": "intravenous", "dose": 5e8}
 
 
 def test_ratio_and_block_randomisation():
