@@ -207,12 +207,15 @@ def km_curves(trial, path) -> None:
 
     arms = trial.arms or {"experimental": trial}
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    fitters = []
+    fitters, drawn = [], []
     for name, arm in arms.items():
         treated = arm.patients[arm.patients.eligible]
+        if treated.empty:
+            continue
         s = arm.summary
         label = (f"{name}: {s['route']}, dose {s['dose']:.2g}" if trial.arms else f"{s['route']}, dose {s['dose']:.2g}")
         km = survival.kaplan_meier(treated.pfs_days / survival.MONTH_DAYS, treated.progressed, label=label)
+        drawn.append(name)
         km.plot_survival_function(ax=ax, ci_show=True, show_censors=True, color=ARM_COLOURS[name],
                                   censor_styles={"ms": 5, "marker": "|"})
         fitters.append(km)
@@ -221,7 +224,10 @@ def km_curves(trial, path) -> None:
     ax.set_xlim(left=0)
     ax.set_xlabel("months after infusion")
     ax.set_ylabel("progression-free (share of treated)")
-    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"], labels=list(arms) if trial.arms else [""])
+    if fitters:
+        add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"], labels=drawn if trial.arms else ["treated"])
+    else:
+        ax.text(0.5, 0.5, "no treated patients", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(_km_title(trial), fontsize=10)
     save(fig, path)
 

@@ -280,9 +280,16 @@ def screening_summary(table: pd.DataFrame) -> dict:
     return {"n_screened": int(len(table)), "n_enrolled": n, "screen_failure_rate": round(1 - n / len(table), 4)}
 
 
+OUTCOME_COLUMNS = ["best_response", "normal_cells_killed_fraction", "crs_grade", "pseudo_progression", "relapse",
+                   "pfs_days", "progressed", "response_day", "dor_days"]
+"""Per-patient outcome columns the trial summary reads."""
+
+
 def outcome_summary(treated: pd.DataFrame, scenario: CARTScenario) -> dict:
     """Outcome keys of DESIGN.md for the treated patients of one arm: response, toxicity, time to event."""
     n = len(treated)
+    if n == 0:  # nobody treated: the outcome columns may be missing altogether
+        treated = pd.DataFrame(columns=OUTCOME_COLUMNS)
     counts = {k: int((treated.best_response == k).sum()) if n else 0 for k in ("CR", "PR", "SD", "PD")}
     responders = counts["CR"] + counts["PR"]
     controlled = responders + counts["SD"]

@@ -145,3 +145,19 @@ def test_stopping_at_confirmed_progression_keeps_the_outcomes(params):
     stopped = run(**SMALL, days=140, stop_at_progression=True, **params).summary
     assert full["progressed"] and stopped["days_followed"] < full["days_followed"] == 140
     assert {k: stopped[k] for k in keys} == {k: full[k] for k in keys}
+
+
+def test_km_figure_of_two_arms_one_of_them_empty(tmp_path):
+    from sim.plots import km_curves
+    from sim.trial import TrialResult
+
+    def arm(durations, events):
+        patients = table(durations, events).assign(eligible=True)
+        summary = {"route": "intravenous", "dose": 2.5e8, **pfs_summary(patients, 365)}
+        return TrialResult(patients, summary, {})
+
+    arms = {"experimental": arm([28, 56, 84, 365], [True, True, True, False]), "control": arm([], [])}
+    summary = {"n_enrolled": 4, "ratio": "1:1", **compare_arms(arms["experimental"].patients, arms["control"].patients)}
+    trial = TrialResult(pd.concat([a.patients for a in arms.values()]), summary, {}, arms)
+    km_curves(trial, tmp_path / "km.png")
+    assert (tmp_path / "km.png").stat().st_size > 10_000 and summary["hazard_ratio"] is None

@@ -10,7 +10,7 @@ from statsmodels.stats.proportion import proportion_confint
 from sim import load_scenario, run
 from sim.model import CARTModel
 from sim.scenario import preset_files
-from sim.trial import biopsy, parse_ratio, randomise, run_trial, wilson
+from sim.trial import biopsy, parse_ratio, randomise, run_trial, summarize_trial, wilson
 
 import numpy as np
 import pandas as pd
@@ -161,3 +161,10 @@ def test_cli_two_arm_trial_writes_both_arms(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ratio"] == "1:1" and summary["control_overrides"] == {"dose": 0.0}
     assert {"km.png", "waterfall-experimental.png", "waterfall-control.png"} <= {f.name for f in out.iterdir()}
+
+
+def test_summary_of_a_trial_without_eligible_patients():
+    table = pd.DataFrame({"patient": [0, 1], "eligible": [False, False], "biopsy_positive_share": [0.1, 0.0]})
+    s = summarize_trial(table, load_scenario("gastric-cldn18-iv"))
+    assert s["n_enrolled"] == 0 and s["screen_failure_rate"] == 1.0 and s["orr"] == 0.0
+    assert s["pfs_median_days"] is None and s["pfs_rate_6m"] is None and s["n_progressed"] == 0
