@@ -242,6 +242,8 @@ def _write_trial(trial, out: Path) -> list[str]:
         (tmp / "summary.json").write_text(json.dumps(trial.summary, indent=2) + "\n")
         plots.km_curves(trial, tmp / "km.png")
         for suffix, part in ({f"-{k}": v for k, v in trial.arms.items()} or {"": trial}).items():
+            if not part.courses:  # nobody treated: no per-patient figures
+                continue
             plots.waterfall(part, tmp / f"waterfall{suffix}.png")
             plots.spider(part, tmp / f"spider{suffix}.png")
             plots.swimmer(part, tmp / f"swimmer{suffix}.png")

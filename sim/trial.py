@@ -247,8 +247,9 @@ def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int
             bar.refresh()
             treated = _map(pool, partial(treat_patient, screen=False),
                            [control_jobs[i] if arms[i] == "control" else jobs[i] for i in enrolled], bar)
+            rows = [{**row, "arm": arms.get(i)} for i, row in enumerate(rows)]
             for i, row in zip(enrolled, treated):
-                rows[i] = {**rows[i], "arm": arms[i], **row}
+                rows[i].update(row)
     table = pd.DataFrame([{**traits[i], **rows[i]} for i in range(patients)])
     courses = {int(r.patient): pd.DataFrame({"day": r.course_days, "pct": r.course_pct, "call": r.course_calls})
                for r in table.itertuples() if r.eligible}
@@ -323,9 +324,9 @@ def compare(experimental: pd.DataFrame, control: pd.DataFrame) -> dict:
     """Experimental vs control: ORR difference with its Newcombe 95% CI (statsmodels), PFS hazard
     ratio with 95% CI and log-rank p (:func:`sim.survival.compare_arms`)."""
     n1, n2 = len(experimental), len(control)
-    r1, r2 = (int(t.best_response.isin(["CR", "PR"]).sum()) for t in (experimental, control))
     difference, ci = None, [None, None]
     if n1 and n2:
+        r1, r2 = (int(t.best_response.isin(["CR", "PR"]).sum()) for t in (experimental, control))
         difference = round(r1 / n1 - r2 / n2, 4)
         low, high = confint_proportions_2indep(r1, n1, r2, n2, method="newcomb", compare="diff")
         ci = [round(float(low), 4), round(float(high), 4)]

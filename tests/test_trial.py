@@ -168,3 +168,14 @@ def test_summary_of_a_trial_without_eligible_patients():
     s = summarize_trial(table, load_scenario("gastric-cldn18-iv"))
     assert s["n_enrolled"] == 0 and s["screen_failure_rate"] == 1.0 and s["orr"] == 0.0
     assert s["pfs_median_days"] is None and s["pfs_rate_6m"] is None and s["n_progressed"] == 0
+
+
+def test_cli_trial_without_eligible_patients_reports_and_writes(tmp_path):
+    out = tmp_path / "t"
+    p = subprocess.run([sys.executable, "-m", "sim.cli", "trial", "gastric-cldn18-iv", "--patients", "2", "--seed", "0",
+                        "--set", "width=50", "--set", "height=50", "--set", "days=28", "--workers", "1",
+                        "--control", "dose=0", "--out", str(out), "--json"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["n_enrolled"] == 0 and summary["hazard_ratio"] is None and summary["orr_difference"] is None
+    assert {f.name for f in out.iterdir()} == {"patients.parquet", "summary.json", "km.png"}
