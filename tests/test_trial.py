@@ -179,3 +179,11 @@ def test_cli_trial_without_eligible_patients_reports_and_writes(tmp_path):
     summary = json.loads(p.stdout)
     assert summary["n_enrolled"] == 0 and summary["hazard_ratio"] is None and summary["orr_difference"] is None
     assert {f.name for f in out.iterdir()} == {"patients.parquet", "summary.json", "km.png"}
+
+
+def test_two_arm_trial_identical_for_one_and_two_workers():
+    scenario = load_scenario("gastric-peritoneal-ip", SMALL)
+    one = run_trial(scenario, 8, seed=5, workers=1, progress=False, control={"route": "intravenous"}, ratio=(2, 1))
+    two = run_trial(scenario, 8, seed=5, workers=2, progress=False, control={"route": "intravenous"}, ratio=(2, 1))
+    assert one.patients.equals(two.patients) and one.summary == two.summary
+    assert set(one.patients.arm.dropna()) == {"experimental", "control"}
