@@ -131,9 +131,10 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
     at the last scan counts as PD.
 
     Returns ``best_response``, ``best_pct_change`` (% change of the apparent
-    diameter from baseline at its smallest follow-up), ``pseudo_progression``
-    (an iUPD while the viable lesion is smaller than at baseline, followed by
-    PR/CR) and ``relapse`` (after a PR/CR, the viable lesion regrows by >= 20%
+    diameter from baseline at its smallest follow-up before confirmed
+    progression), ``pseudo_progression`` (an iUPD while the viable lesion is
+    smaller than at baseline, followed by PR/CR before any confirmed
+    progression) and ``relapse`` (after a PR/CR, the viable lesion regrows by >= 20%
     and >= 5 mm from its nadir).
     """
     base = scans[0]
@@ -164,7 +165,7 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
     pseudo = False
     for i, scan in enumerate(follow):
         if scan.irecist == "iUPD" and scan.viable_mm < base.viable_mm:
-            pseudo = pseudo or any(later.call in (CR, PR) for later in follow[i + 1:])
+            pseudo = pseudo or any(later.irecist in ("iCR", "iPR") for later in follow[i + 1:])
 
     relapse = False
     responded = False
@@ -175,7 +176,7 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
         responded = responded or scan.call in (CR, PR)
         viable_nadir = min(viable_nadir, scan.viable_mm)
 
-    change = min(100.0 * (s.apparent_mm - base.apparent_mm) / base.apparent_mm for s in follow)
+    change = min(100.0 * (s.apparent_mm - base.apparent_mm) / base.apparent_mm for s in follow if s.irecist != "iCPD")
     return {"best_response": best, "best_pct_change": round(change, 2),
             "pseudo_progression": pseudo, "relapse": relapse}
 

@@ -199,6 +199,15 @@ class CARTScenario(Scenario):
     memory_decay_per_day: Annotated[float, _P("1/day", "decay rate of memory CAR-T in blood", low=0, high=5,
                                               source="REFERENCE.md: persistence months to years")] = 0.0032
 
+    # --- schedule and follow-up --------------------------------------------------
+    first_scan_day: Annotated[int, _P("days", "day of the first follow-up scan; later scans every scan_interval_days (sim/schedule.py)",
+                                      low=1, high=365, source="iRECIST trials: first scan at 4 weeks (Seymour et al. 2017)")] = 28
+    infusions: Annotated[int, _P("infusions", "infusions planned: day 0, then every reinfusion_interval_days while not progressed",
+                                 low=1, high=3, source="CT041-ST-01: up to three infusions of 2.5e8 cells (Qi et al., Lancet 2025)")] = 1
+    reinfusion_interval_days: Annotated[int, _P("days", "days between planned infusions", low=7, high=365,
+                                                source="modelling assumption")] = 28
+    stop_at_progression: Annotated[bool, _P("-", "end a run at iRECIST-confirmed progression (its outcomes are known; long trials run faster)")] = False
+
     # --- imaging and toxicity ---------------------------------------------------
     imaging_sigma_sites: Annotated[float, _P("sites", "blur of the imaging read-out (partial volume)", low=0, high=50)] = 2.0
     edema_threshold: Annotated[float, _P("rel.", "edema (swelling state) above which a site reads as lesion", low=0, high=100)] = 0.3
@@ -258,6 +267,11 @@ class CARTScenario(Scenario):
             raise ScenarioError(
                 f"parameter width/height: lattice {self.width}x{self.height} holds about {lesion_sites:.0f} tumour cells "
                 f"at lesion_fraction {self.lesion_fraction:g}; allowed: width and height >= {need} (>= {MIN_TUMOR_CELLS} tumour cells)")
+        last_infusion = (self.infusions - 1) * self.reinfusion_interval_days
+        if last_infusion >= self.days:
+            raise ScenarioError(
+                f"parameter infusions: {self.infusions} infusions every {self.reinfusion_interval_days} days need day "
+                f"{last_infusion} but the run ends on day {self.days}; allowed: (infusions - 1) x reinfusion_interval_days < days")
 
     def to_toml(self) -> str:
         """The scenario as a flat TOML document (round-trips through load_scenario)."""
@@ -343,16 +357,19 @@ def coerce(name: str, value: Any) -> Any:
     return value
 
 
-def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``["dose=1e8", "route=intratumoral"]`` -> ``{"dose": 1e8, ...}`` (names checked, values coerced)."""
+def parse_overrides(items: Iterable[str], flag: str = "--set") -> dict[str, Any]:
+    """``["dose=1e8", "route=intratumoral"]`` -> ``{"dose": 1e8, ...}`` (names checked, values coerced).
+
+    ``flag`` names the command-line option in messages (``--set``, ``--control``).
+    """
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep:
-            raise ScenarioError(f"--set {item}: expected name=value, e.g. --set dose=2.5e8")
+            raise ScenarioError(f"{flag} {item}: expected name=value, e.g. {flag} dose=2.5e8")
         if name not in CARTScenario.parameter_names():
-            raise ScenarioError(f"--set {item}: unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
+            raise ScenarioError(f"{flag} {item}: unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
         out[name] = coerce(name, value)
     return out
 

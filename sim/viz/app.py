@@ -23,6 +23,7 @@ from sim import tables
 from sim.imaging import assess
 from sim.plots import CALL_COLOURS, NEGATIVE_COLOUR, draw_lattice
 from sim.scenario import preset_files
+from sim.schedule import is_scan_day
 from sim.viz.comparison import FROM_PRESET, NONE, Comparison
 
 FIELDS = ["none", "suppression", "chemokine", "inflammation"]
@@ -62,8 +63,10 @@ def course_figure(model: Comparison) -> Figure:
         cart.plot(ts.day, ts.cart_lesion, style, color="#00a040", label=f"lesion, {short}")
         blood.semilogy(ts.day, ts.cart_blood.clip(lower=1), style, color="#b2182b", lw=1, label=f"blood, {short}")
         escape.plot(ts.day, 100 * ts.antigen_negative_fraction, style, color=NEGATIVE_COLOUR, label=short)
-    for scan_day in range(0, int(max(model.day, 1)) + 1, next(iter(model.arms.values())).scenario.scan_interval_days):
-        size.axvline(scan_day, color="0.85", lw=0.8, zorder=0)
+    first = next(iter(model.arms.values())).scenario
+    for scan_day in range(int(max(model.day, 1)) + 1):
+        if is_scan_day(scan_day, first):
+            size.axvline(scan_day, color="0.85", lw=0.8, zorder=0)
     size.set_title("lesion: longest diameter (mm); scans marked")
     cart.set_title("CAR-T cells: lesion (lattice, green) and blood (patient, red, log)")
     blood.legend(fontsize=7, loc="upper right")
