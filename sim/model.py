@@ -140,7 +140,8 @@ class CARTModel(Model):
         homed = entered = 0.0
         for start_h, blood, region in self.courses:
             since = (hour - start_h) / 24
-            homed += blood.step(since, dt, self.homing_per_day, _shared(blood_antigen, blood, blood_effectors))
+            homed += blood.step(since, dt, self.homing_per_day, _shared(blood_antigen, blood, blood_effectors),
+                                self.tissue.target["normal_tissue_uptake_per_day"])
             entered += region.step(since, dt, delivery.route.entry_per_day,
                                    _shared(region_antigen, region, region_effectors))
         self._enter(self.rng.poisson(delivery.homing_agents(homed)), "vessels")

@@ -123,7 +123,7 @@ class CARTScenario(Scenario):
                                                   low=0, high=24)] = 0.2
     debris_clearance_per_day: Annotated[float, _P("1/day", "clearance rate of dead-cell debris (what a scan reads as lesion)", low=0, high=24)] = 0.25
     repair_half_life_days: Annotated[float, _P("days", "half-life of the granulation/scar tissue that fills killed or resected tumour sites (not free for regrowth while above one half)",
-                                               low=0.01, high=1000, source="modelling assumption: wound repair over weeks")] = 14.0
+                                               low=0.01, high=1000, source="modelling assumption: wound repair over weeks")] = 21.0
 
     # --- microenvironment --------------------------------------------------------
     suppression: Annotated[float, _P("0..1", "maximal fractional loss of CAR-T killing and proliferation in fully suppressive tissue",
@@ -169,7 +169,7 @@ class CARTScenario(Scenario):
     hit_half_life_h: Annotated[float, _P("h", "half-life of a hit's damage in a surviving target (repair)",
                                          low=0.1, high=1000, source="Halle et al. 2016 (approx.): hits integrate over hours")] = 6.0
     bystander_kill_per_day: Annotated[float, _P("1/day", "death rate of any tumour cell in fully inflamed tissue, antigen or not (cytokine/Fas bystander killing)",
-                                                low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 4.0
+                                                low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 3.0
     tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
     tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
                                                 source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0

@@ -183,8 +183,12 @@ class CARTPool:
     memory, which decays at ``memory_decay_per_day`` (divided by the product's
     ``persistence_factor``). Cells leave the pool into tumour tissue at a rate per day
     given to :meth:`step` (blood: the site's ``homing_per_day``; a region: the route's
-    ``entry_per_day``). The ledger (``infused``, ``expanded``, ``died``, ``exited``)
-    accounts for every cell: infused + expanded - died - exited = in the pool.
+    ``entry_per_day``). Blood cells are also taken up by target-bearing normal tissue
+    outside the lesion at the target's ``normal_tissue_uptake_per_day`` (EGFR on skin,
+    lung and gut epithelium: on-target, off-tumour sequestration, where they kill normal
+    cells instead of reaching the tumour). The ledger (``infused``, ``expanded``,
+    ``died``, ``exited``, ``taken_up``) accounts for every cell: infused + expanded -
+    died - exited - taken_up = in the pool.
     """
 
     def __init__(self, scenario):
@@ -196,7 +200,7 @@ class CARTPool:
         self.rho = (s.expansion_rate_per_day * (s.lymphodepletion_expansion_factor if s.lymphodepletion else 1.0)
                     * product["expansion_factor"])
         self.memory_decay = s.memory_decay_per_day / product["persistence_factor"]
-        self.infused = self.expanded = self.died = self.exited = 0.0
+        self.infused = self.expanded = self.died = self.exited = self.taken_up = 0.0
 
     @property
     def total(self) -> float:
@@ -208,10 +212,12 @@ class CARTPool:
         self.effector += cells
         self.infused += cells
 
-    def step(self, day: float, dt_h: float, exit_per_day: float, antigen_cells: float) -> float:
+    def step(self, day: float, dt_h: float, exit_per_day: float, antigen_cells: float,
+             uptake_per_day: float = 0.0) -> float:
         """Advance ``dt_h`` hours at ``day`` after infusion; return the cells that left into tumour tissue.
 
-        ``antigen_cells``: antigen-bearing cells (tumour and normal) this pool meets now.
+        ``antigen_cells``: antigen-bearing cells (tumour and normal) this pool meets now;
+        ``uptake_per_day``: rate of uptake into target-bearing normal tissue (1/day).
         """
         s, dt = self.scenario, dt_h / 24
         e, mem = self.effector, self.memory
@@ -231,8 +237,11 @@ class CARTPool:
             mem_new = mem * np.exp(-beta * dt) + converted
             self.died += (e + mem) - (e_new + mem_new)
             e, mem = e_new, mem_new
-        share = -np.expm1(-exit_per_day * dt)
-        exited = (e + mem) * share
+        leave = exit_per_day + uptake_per_day
+        share = -np.expm1(-leave * dt)
+        gone = (e + mem) * share
+        exited = gone * exit_per_day / leave if leave > 0 else 0.0
         self.exited += exited
+        self.taken_up += gone - exited
         self.effector, self.memory = e * (1 - share), mem * (1 - share)
         return exited

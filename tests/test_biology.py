@@ -193,3 +193,18 @@ def test_negative_clone_is_a_per_patient_event():
     clean = [p["antigen_negative_fraction"] for p in patients
              if p["antigen_positive_patient"] and not p["negative_clone"]]
     assert max(clean) == 0, "without the clone every CD19 blast carries the target"
+
+
+def test_normal_tissue_uptake_diverts_blood_cells_from_the_tumour():
+    s = CARTScenario()
+
+    def homed(uptake):
+        pool = CARTPool(s)
+        pool.infuse(2.5e8)
+        total = sum(pool.step(h / 24, 1.0, 0.01, 1e9, uptake) for h in range(28 * 24))
+        assert pool.infused + pool.expanded - pool.died - pool.exited - pool.taken_up == pytest.approx(pool.total)
+        return total
+
+    assert homed(0.3) < 0.5 * homed(0.0)
+    assert tables.targets()["EGFR"]["normal_tissue_uptake_per_day"] > 0
+    assert tables.targets()["CLDN18.2"]["normal_tissue_uptake_per_day"] == 0

@@ -126,9 +126,9 @@ def test_invariants_hold_every_day():
             assert np.all(field >= 0)
         # conservation: every lesion CAR-T cell entered or was born, or has died
         assert model.tcells_entered + model.tcells_born - model.tcells_died == len(model.agents)
-        # conservation in blood and the regional pool: infused + expanded - died - exited = in the pool
+        # conservation in blood and the regional pool: infused + expanded - died - exited - taken_up = in the pool
         for pool in (model.blood, model.region):
-            assert pool.infused + pool.expanded - pool.died - pool.exited == pytest.approx(pool.total, rel=1e-9, abs=1e-3)
+            assert pool.infused + pool.expanded - pool.died - pool.exited - pool.taken_up == pytest.approx(pool.total, rel=1e-9, abs=1e-3)
             assert pool.effector >= 0 and pool.memory >= 0
     assert model.tcells_entered > 0 and model.tissue.tumor_killed > 0
 
