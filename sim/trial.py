@@ -33,9 +33,9 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 from tqdm import tqdm
 
-from sim import tables
+from sim import guard, tables
 from sim.scenario import CARTScenario, ScenarioError
-from sim.sweep import process_pool
+from sim.sweep import process_pool, stop_pool
 
 BIOPSY_RADIUS = 4
 """Radius of one simulated biopsy core, in sites (about 0.1 mm of tissue)."""
@@ -92,6 +92,37 @@ def sample_patients(scenario: CARTScenario, n: int, seed: int) -> list[dict]:
 
 TRAITS = ["antigen_negative_fraction", "antigen_density_scale", "suppression", "stroma_scale", "tcell_fitness",
           "lesion_diameter_mm", "tumor_burden_cm3", "expansion_rate_per_day", "seed"]
+SAMPLED_ONLY = ["antigen_negative_fraction", "antigen_density_scale", "stroma_scale", "tcell_fitness", "seed"]
+"""Traits drawn per patient without reference to the scenario's value: a scenario's (or
+``--set``) value of these is not used by a trial (the others are the population's centre)."""
+OUTCOMES = {"best_response": None, "best_pct_change": float("nan"), "pseudo_progression": False, "relapse": False,
+            "normal_cells_killed_fraction": float("nan"), "crs_grade": 0}
+"""Outcome columns of every patients table, with the values screen failures get."""
+
+
+class TrialInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a trial; ``partial`` holds the patients that finished."""
+
+    def __init__(self, partial: "TrialResult", cause: KeyboardInterrupt):
+        super().__init__()
+        self.partial, self.cause = partial, cause
+
+
+def ignored_overrides(overrides) -> list[str]:
+    """Names in ``overrides`` that a trial samples per patient and therefore does not use."""
+    return [name for name in overrides if name in SAMPLED_ONLY]
+
+
+def check_trial(scenario: CARTScenario, patients: int, seed: int, workers: int | None) -> int:
+    """Refuse a trial that cannot run here (counts, seed, memory) before any work; the worker count."""
+    if not isinstance(scenario, CARTScenario):
+        raise ScenarioError(f"scenario {scenario!r}: allowed: a CARTScenario (e.g. load_scenario('gastric-cldn18-iv'))")
+    guard.check_count("--patients", patients, guard.MAX_PATIENTS)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= 2**63 - 1:
+        raise ScenarioError(f"--seed {seed!r}: allowed: a whole number from 0 to {2**63 - 1}")
+    workers = guard.check_workers(workers)
+    guard.check_memory(scenario.width, scenario.height, min(workers, patients))
+    return workers
 
 
 def biopsy(model, rng: np.random.Generator) -> float:
@@ -128,23 +159,39 @@ def treat_patient(params: dict) -> dict:
 
 def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int | None = None,
               progress: bool = True) -> TrialResult:
-    """Sample, screen and treat ``patients`` virtual patients on ``workers`` processes."""
-    if patients < 1:
-        raise ScenarioError(f"--patients {patients}: allowed: a whole number >= 1")
-    if workers is not None and workers < 1:
-        raise ScenarioError(f"--workers {workers}: allowed: a whole number >= 1")
+    """Sample, screen and treat ``patients`` virtual patients on ``workers`` processes.
+
+    Ctrl-C (or SIGTERM through the command line) raises :class:`TrialInterrupted`
+    carrying the patients that finished; the worker processes are ended.
+    """
+    workers = check_trial(scenario, patients, seed, workers)
     traits = sample_patients(scenario, patients, seed)
     jobs = [{**scenario.params(), **{k: p[k] for k in TRAITS}} for p in traits]
     for job in jobs:
         CARTScenario(**job)  # validate every patient before any runs
     rows: dict[int, dict] = {}
-    with process_pool(workers) as pool, \
-            tqdm(total=patients, unit="patient", desc=f"trial {scenario.target}", disable=not progress) as bar:
-        futures = {pool.submit(treat_patient, job): i for i, job in enumerate(jobs)}
-        for future in cf.as_completed(futures):
-            rows[futures[future]] = future.result()
-            bar.update()
-    table = pd.DataFrame([{**traits[i], **rows[i]} for i in range(patients)])
+    pool = process_pool(workers)
+    try:
+        with tqdm(total=patients, unit="patient", desc=f"trial {scenario.target}", disable=not progress) as bar:
+            futures = {pool.submit(treat_patient, job): i for i, job in enumerate(jobs)}
+            for future in cf.as_completed(futures):
+                rows[futures[future]] = future.result()
+                bar.update()
+    except KeyboardInterrupt as stop:
+        stop_pool(pool)
+        raise TrialInterrupted(_result([traits[i] for i in sorted(rows)], rows, scenario), stop) from None
+    except BaseException:
+        stop_pool(pool)
+        raise
+    pool.shutdown()
+    return _result(traits, rows, scenario)
+
+
+def _result(traits: list[dict], rows: dict[int, dict], scenario: CARTScenario) -> TrialResult:
+    """The TrialResult of the patients in ``traits`` (their rows by patient index)."""
+    records = [{**t, **OUTCOMES, **rows[t["patient"]]} for t in traits]
+    table = pd.DataFrame(records) if records else pd.DataFrame(columns=["patient", "eligible", *OUTCOMES])
+    table["eligible"] = table["eligible"].astype(bool)
     courses = {int(r.patient): pd.DataFrame({"day": r.course_days, "pct": r.course_pct, "call": r.course_calls})
                for r in table.itertuples() if r.eligible}
     table = table.drop(columns=[c for c in ("course_days", "course_pct", "course_calls") if c in table])
@@ -163,7 +210,7 @@ def summarize_trial(table: pd.DataFrame, scenario: CARTScenario) -> dict:
     """The trial summary keys of DESIGN.md, plus rates of relapse and screen failure."""
     treated = table[table.eligible]
     n = len(treated)
-    counts = {k: int((treated.best_response == k).sum()) if n else 0 for k in ("CR", "PR", "SD", "PD")}
+    counts = {k: int((treated.best_response == k).sum()) for k in ("CR", "PR", "SD", "PD", "NE")}
     responders = counts["CR"] + counts["PR"]
     controlled = responders + counts["SD"]
     target = tables.targets()[scenario.target]
@@ -174,12 +221,13 @@ def summarize_trial(table: pd.DataFrame, scenario: CARTScenario) -> dict:
         "target": scenario.target, "site": scenario.site, "route": scenario.route, "dose": scenario.dose,
         "n_screened": int(len(table)),
         "n_enrolled": n,
-        "screen_failure_rate": round(1 - n / len(table), 4),
+        "screen_failure_rate": round(1 - n / len(table), 4) if len(table) else 0.0,
         "orr": round(responders / n, 4) if n else 0.0,
         "orr_ci95": wilson(responders, n),
         "dcr": round(controlled / n, 4) if n else 0.0,
         "dcr_ci95": wilson(controlled, n),
         "cr": counts["CR"], "pr": counts["PR"], "sd": counts["SD"], "pd": counts["PD"],
+        "ne": counts["NE"],
         "pseudo_progression_rate": round(float(treated.pseudo_progression.mean()), 4) if n else 0.0,
         "severe_toxicity_rate": round(severe / n, 4) if n else 0.0,
         "relapse_rate": round(float(treated.relapse.mean()), 4) if n else 0.0,
