@@ -183,7 +183,7 @@ def _trial(args) -> int:
     plausibility.warn(plausibility.concerns(scenario))
     if ignored := ignored_overrides(overrides):
         plausibility.warn([f"trial: {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} drawn per patient "
-                           "from the target's population (sim/trial.py), so --set of it is not used"])
+                           "from the target's population (sim/trial.py); their --set values are not used"])
     try:
         trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers, progress=not args.json)
     except TrialInterrupted as stop:
@@ -191,9 +191,9 @@ def _trial(args) -> int:
         if kept:
             out = _write_trial(stop.partial, out)
         where = f"kept in {out}" if kept else "nothing was written"
-        print(f"cartsim trial: {_stopped(stop)}; {kept} of {args.patients} patients finished, {where}",
+        print(f"cartsim trial: {_stopped(stop.cause)}; {kept} of {args.patients} patients finished, {where}",
               file=sys.stderr)
-        return _interrupted_status(stop)
+        return _interrupted_status(stop.cause)
     out = _write_trial(trial, out)
     if args.json:
         print(json.dumps(trial.summary))

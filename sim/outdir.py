@@ -110,11 +110,12 @@ def clean_leftovers(parent: Path) -> None:
     """Remove staging folders in ``parent`` whose process is gone (killed while writing)."""
     for path in Path(parent).glob(f"{STAGING_PREFIX}*-*"):
         pid = path.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+        if path.is_dir() and pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -411,32 +411,48 @@ def _largest_lattice(sweep: Sweep) -> tuple[int, int]:
 
 def process_pool(workers: int) -> cf.ProcessPoolExecutor:
     """A local pool of ``workers`` processes, started by a forkserver so workers never
-    inherit the driver's threads (tqdm, Dask); each worker dies with its parent."""
+    inherit the driver's threads (tqdm, Dask); see :func:`_init_worker`."""
     return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
-                                  initializer=_die_with_parent)
+                                  initializer=_init_worker, initargs=(os.getpid(),))
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end this worker when its parent (the forkserver, which ends with the
-    driver) dies, so a killed sweep or trial leaves no worker behind."""
-    import ctypes
-    import signal
+def _init_worker(driver: int) -> None:
+    """Make a pool worker safe to end at any moment.
+
+    * A daemon thread ends the worker as soon as the driver process (``driver``) is gone,
+      even after SIGKILL: the workers hold the forkserver's liveness pipe, so neither
+      would end by itself; once the workers end, the forkserver and the resource
+      tracker follow.
+    * tqdm's lock is a thread lock here, not a multiprocessing semaphore, so a worker
+      ended mid-run leaves no semaphore for the resource tracker to complain about.
+    """
+    import threading
+
+    tqdm.set_lock(threading.RLock())
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True, name="exit-with-driver").start()
+
+
+def _exit_with(pid: int) -> None:
+    """Block until process ``pid`` ends, then end this process at once."""
+    import select
+    import time
 
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: workers end when their task queue closes
+        select.select([os.pidfd_open(pid)], [], [])
+    except ProcessLookupError:
+        pass
+    except (OSError, AttributeError):  # no pidfd (old kernel, not Linux): poll
+        while outdir.alive(pid):
+            time.sleep(1)
+    os._exit(1)
 
 
 def stop_pool(pool: cf.ProcessPoolExecutor) -> None:
     """Cancel pending work and end the worker processes now (Ctrl-C, SIGTERM): running
     tasks are abandoned, not awaited. ``_processes`` is the executor's own table of workers."""
-    workers = list((pool._processes or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in workers:
+    for process in list((pool._processes or {}).values()):
         process.terminate()
-    for process in workers:
-        process.join(timeout=5)
+    pool.shutdown(wait=True, cancel_futures=True)  # the pool sees its workers gone and cleans up its queues
 
 
 class _executor:
