@@ -53,6 +53,7 @@ class Route:
     systemic_share: float
     local_share: float
     entry_per_day: float
+    antigen_exposure: float
 
     @classmethod
     def for_site(cls, route: str, site: str) -> Route:
@@ -60,7 +61,7 @@ class Route:
         row = tables.routes()[route]
         return cls(route, row["entry"], row["reaches"], float(row["delay_h"]), float(row["window_h"]),
                    float(row["systemic_share"]), float(row["local_share"].get(site, 0.0)),
-                   float(row["entry_per_day"]))
+                   float(row["entry_per_day"]), float(row["antigen_exposure"]))
 
 
 def lesion_cells(diameter_mm: float) -> float:

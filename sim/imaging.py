@@ -21,6 +21,11 @@ baseline. The response rules are RECIST 1.1 (Eisenhauer et al., Eur J Cancer
 2009) on one target lesion, with iRECIST's confirmation of progression
 (Seymour et al., Lancet Oncol 2017). No maintained Python package implements
 RECIST, so the rules are written out here as small pure functions.
+
+Dispersed marrow disease has no lesion diameter: it is judged by the disease's own
+criteria on the tumour cells at each assessment (:func:`assess_marrow`): B-ALL by
+marrow blasts (complete remission below 5%), myeloma by the reduction of the
+tumour burden (IMWG-style: PR >= 50%, CR >= 99%, progression +25% from nadir).
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class Scan:
     """Share of the apparent lesion that is viable tumour: infiltrate and edema read less dense."""
     cytokine: float
     """Systemic cytokine index at the scan: the symptom proxy."""
+    blasts: float = 0.0
+    """Tumour cells as a share of the marrow's cellular sites (dispersed disease only)."""
     call: str = ""
     """RECIST 1.1 call against baseline and nadir ('' at baseline)."""
     irecist: str = ""
@@ -173,3 +180,53 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
     change = min(100.0 * (s.apparent_mm - base.apparent_mm) / base.apparent_mm for s in follow)
     return {"best_response": best, "best_pct_change": round(change, 2),
             "pseudo_progression": pseudo, "relapse": relapse}
+
+
+MARROW_CR_BLASTS = 0.05
+"""B-ALL complete remission: marrow blasts below 5%."""
+BURDEN_PR, BURDEN_CR, BURDEN_PD = 0.5, 0.99, 0.25
+"""Myeloma (IMWG-style, tumour burden): PR >= 50% and CR >= 99% reduction from baseline; PD +25% from nadir."""
+
+
+def marrow_call(scan: Scan, base: Scan, nadir_cells: int, criteria: str) -> str:
+    """Response of dispersed marrow disease at one assessment.
+
+    ``blasts`` (B-ALL): CR below 5% marrow blasts, PD when the blasts are at least 5%
+    and the tumour cells grew by 25% from their nadir, otherwise SD (no partial
+    remission: ORR is the CR rate, as in ELIANA). ``burden`` (myeloma): reduction of
+    tumour cells from baseline, CR >= 99%, PR >= 50%, PD +25% from nadir.
+    """
+    grew = scan.viable_cells >= (1 + BURDEN_PD) * nadir_cells and scan.viable_cells > nadir_cells
+    if criteria == "blasts":
+        if scan.blasts < MARROW_CR_BLASTS:
+            return CR
+        return PD if grew else SD
+    reduction = 1 - scan.viable_cells / max(base.viable_cells, 1)
+    if reduction >= BURDEN_CR:
+        return CR
+    if grew:
+        return PD
+    return PR if reduction >= BURDEN_PR else SD
+
+
+def assess_marrow(scans: list[Scan], criteria: str) -> dict:
+    """Fill each assessment's call for dispersed marrow disease; return the response summary.
+
+    Same keys as :func:`assess`: ``best_pct_change`` is the % change of the tumour
+    cells (the disease burden) at its smallest; ``relapse`` is progression after a
+    response; no pseudo-progression (there is no lesion to swell).
+    """
+    base, follow = scans[0], scans[1:]
+    best, nadir, responded, relapse, progressed = PD, base.viable_cells, False, False, False
+    for scan in follow:
+        scan.call = marrow_call(scan, base, nadir, criteria)
+        scan.irecist = scan.call
+        progressed = progressed or scan.call == PD
+        if not progressed:
+            best = min(best, scan.call, key=_RANK.get)
+        relapse = relapse or (responded and scan.call == PD)
+        responded = responded or scan.call in (CR, PR)
+        nadir = min(nadir, scan.viable_cells)
+    change = min((100.0 * (s.viable_cells - base.viable_cells) / max(base.viable_cells, 1) for s in follow), default=0.0)
+    return {"best_response": best if follow else PD, "best_pct_change": round(change, 2),
+            "pseudo_progression": False, "relapse": relapse}

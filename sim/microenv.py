@@ -1,20 +1,33 @@
-"""Diffusible fields of the tumour microenvironment, solved with array stencils.
+"""The tumour microenvironment: diffusible fields and slow suppressive states, as arrays.
 
-Three fields on the lattice (Mesa PropertyLayers, float32, relative units):
+Three diffusible fields on the lattice (Mesa PropertyLayers, float32, relative units):
 
-* ``suppression`` (TGF-beta-like): secreted by tumour cells and stroma; its local
-  value times the scenario's ``suppression`` is the fractional loss of CAR-T
-  killing and proliferation, and it speeds exhaustion (see ``sim.tcells``).
+* ``suppression`` (TGF-beta-like): secreted by tumour cells and stroma; it lifts
+  within hours where tumour cells die.
 * ``chemokine`` (CXCL9/10-like attractant): secreted by tumour cells and by
   inflamed tissue; CAR-T cells climb its gradient.
-* ``inflammation`` (IFN-gamma, cytokines, edema): released where a CAR-T cell
-  kills; it reads as lesion on imaging above ``edema_threshold``.
+* ``inflammation`` (IFN-gamma, cytokines): released where a CAR-T cell kills.
 
-Each step: diffusion over ``dt`` is the exact heat kernel, a Gaussian blur of
-width sqrt(2 D dt) (``scipy.ndimage.gaussian_filter``; the lattice edge drains),
+Diffusion over ``dt`` is the exact heat kernel, a Gaussian blur of width
+sqrt(2 D dt) (``scipy.ndimage.gaussian_filter``; the lattice edge drains),
 followed by exact first-order decay towards the secretion level. A source of
 strength 1 everywhere gives a steady field of 1, so field values read as "share
-of full suppression" directly.
+of full effect" directly.
+
+Three slow states of the tissue that outlast the killing (:func:`relax`: they rise
+towards a level set by their signal with one time constant and fall with another):
+
+* ``pdl1``: adaptive resistance, PD-L1 induced on tumour and stroma by IFN-gamma
+  within hours (``pdl1_induction_h``), lost over days (``pdl1_half_life_days``);
+* ``myeloid``: suppressive myeloid and regulatory cells recruited by stroma and
+  inflammation over days (``myeloid_recruitment_days``) that stay a week or more
+  after the tumour cells are gone (``myeloid_half_life_days``);
+* ``edema``: the inflammatory swelling a scan reads as lesion, which follows
+  inflammation up at once and resolves over weeks (``edema_half_life_days``).
+
+From these, two arrays the CAR-T cells read: ``inhibition``, the share of killing
+and proliferation lost at a site, and ``hindrance``, the share of moves and entries
+lost there (see :meth:`Fields.update`).
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from sim import tables
 
 SITE_UM = 15.0
 """Lattice spacing: one site is one cell, 15 um (DESIGN.md)."""
@@ -30,29 +44,67 @@ _ANGLE_TO_MOORE = np.array([6, 7, 4, 2, 1, 0, 3, 5], dtype=np.int8)
 """Moore index of the neighbour in octant k of the gradient angle (k*45 deg from +x)."""
 
 
+def relax(state: np.ndarray, level: np.ndarray, rise_h: float, fall_half_life_h: float, dt_h: float) -> None:
+    """Move ``state`` towards ``level`` in place over ``dt_h`` hours, exactly for a constant level:
+    up with time constant ``rise_h``, down with half-life ``fall_half_life_h``."""
+    up = np.float32(-np.expm1(-dt_h / rise_h))
+    down = np.float32(-np.expm1(-np.log(2) * dt_h / fall_half_life_h))
+    state += (level - state) * np.where(level > state, up, down)
+
+
 class Fields:
-    """Suppression, chemokine and inflammation fields and the chemotactic direction.
+    """Diffusible fields, slow suppressive states, and what CAR-T cells read from them.
 
     Args:
         grid: the Mesa grid the fields are created on.
-        scenario: half-lives (``*_half_life_h``) and ``diffusion_um2_per_s``.
+        scenario: half-lives and time constants (see the module docstring),
+            ``diffusion_um2_per_s``, ``suppression``, ``adaptive_resistance``,
+            ``myeloid_suppression``, ``myeloid_block`` and the ``product``.
     """
 
     def __init__(self, grid, scenario):
         self.scenario = scenario
-        for name in ("suppression", "chemokine", "inflammation"):
+        for name in ("suppression", "chemokine", "inflammation", "pdl1", "myeloid", "edema"):
             setattr(self, name, grid.create_property_layer(name, 0.0, np.float32).data)
         self.uphill = np.full(grid.dimensions, -1, dtype=np.int8)
         """Moore index of the neighbour up the chemokine gradient (-1: flat)."""
+        self.inhibition = np.zeros(grid.dimensions, np.float32)
+        """Share of CAR-T killing and proliferation lost at each site (0..1)."""
+        self.hindrance = np.zeros(grid.dimensions, np.float32)
+        """Share of CAR-T moves and entries lost at each site (0..1)."""
+        self.tgfb_resistance = tables.products()[scenario.product]["tgfb_resistance"]
+
+    def settle(self, tissue) -> None:
+        """Start the slow states at their pre-treatment level: myeloid cells recruited by stroma."""
+        self.myeloid[:] = np.minimum(tissue.stroma, 1)
 
     def update(self, tissue, dt_h: float) -> None:
-        """Advance all fields by ``dt_h`` hours and refresh the chemotactic direction."""
+        """Advance all fields and states by ``dt_h`` hours; refresh direction, inhibition and hindrance.
+
+        Inhibition combines three independent brakes (each a share of function lost)::
+
+            inhibition = suppression x (1 - (1 - (1 - r) tgfb) (1 - m_s myeloid) (1 - a_r pdl1))
+
+        with ``suppression`` the patient's suppressiveness, r the product's
+        ``tgfb_resistance`` (a TGF-beta dominant-negative receptor ignores the field),
+        m_s = ``myeloid_suppression`` and a_r = ``adaptive_resistance``. Hindrance is
+        ``myeloid_block`` x ``suppression`` x myeloid.
+        """
         s = self.scenario
         tumor = tissue.tumor.astype(np.float32)
         inflamed = np.minimum(self.inflammation, 1.0)
         self._advance(self.suppression, np.maximum(tumor, tissue.stroma), s.suppression_half_life_h, dt_h)
         self._advance(self.chemokine, np.maximum(tumor, inflamed), s.chemokine_half_life_h, dt_h)
         self._advance(self.inflammation, None, s.inflammation_half_life_h, dt_h)
+        relax(self.pdl1, inflamed * (tissue.tumor | (tissue.stroma > 0)), s.pdl1_induction_h,
+              24 * s.pdl1_half_life_days, dt_h)
+        relax(self.myeloid, np.minimum(tissue.stroma + inflamed, 1), 24 * s.myeloid_recruitment_days,
+              24 * s.myeloid_half_life_days, dt_h)
+        relax(self.edema, inflamed, 1.0, 24 * s.edema_half_life_days, dt_h)  # swelling follows within the hour
+        free = ((1 - (1 - self.tgfb_resistance) * self.suppression) * (1 - s.myeloid_suppression * self.myeloid)
+                * (1 - s.adaptive_resistance * self.pdl1))
+        np.multiply(1 - free, s.suppression, out=self.inhibition)
+        np.multiply(self.myeloid, s.myeloid_block * s.suppression, out=self.hindrance)
         self._point_uphill()
 
     def _advance(self, field: np.ndarray, source: np.ndarray | None, half_life_h: float, dt_h: float) -> None:
@@ -69,5 +121,5 @@ class Fields:
         self.uphill[:] = np.where(np.hypot(gx, gy) > 1e-4, _ANGLE_TO_MOORE[octant], -1)
 
     def release_inflammation(self, x: int, y: int, amount: float = 1.0) -> None:
-        """Cytokine burst where a CAR-T cell kills (drives edema and chemokine)."""
+        """Cytokine burst where a CAR-T cell kills (drives PD-L1, myeloid recruitment, edema, chemokine)."""
         self.inflammation[x, y] += amount

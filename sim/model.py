@@ -5,14 +5,18 @@ optional debulking and a one-day settling of the fields. Order within a step:
 
 1. delivery: the route's systemic share into blood, its local share into the
    lesion's region (``sim.delivery``);
-2. blood and region pools: expansion or contraction; blood cells home through
-   vessels, regional cells enter at the route's entry sites;
-3. CAR-T cells, in random order: die, engage/kill/divide, or move (``sim.tcells``);
-4. tissue: bystander killing in inflamed tissue, rim growth, antigen recovery,
-   debris clearance (``sim.tissue``);
-5. fields: secretion, diffusion, decay, chemotactic direction (``sim.microenv``),
-   every ``field_update_h`` hours (exact over that interval; kills in between
-   deposit inflammation at once);
+2. blood and region pools: antigen-driven expansion or contraction (the antigen
+   each pool meets: :meth:`CARTModel.antigen_load`); blood cells home through
+   vessels, regional cells enter at the route's entry sites, where suppressive
+   myeloid cells turn some away;
+3. CAR-T cells, in random order: die, engage/hit/kill/divide, or move (``sim.tcells``);
+4. tissue: bystander killing in inflamed tissue, spontaneous loss, rim growth,
+   antigen recovery, repair of hits, debris clearance, remodelling of killed
+   sites (``sim.tissue``);
+5. fields and slow states: secretion, diffusion, decay, PD-L1, myeloid cells,
+   edema, chemotactic direction, inhibition (``sim.microenv``), every
+   ``field_update_h`` hours (exact over that interval; kills in between deposit
+   inflammation at once);
 6. systemic cytokine from the share of burden killed (``sim.toxicity``); at each whole day the
    DataCollector records the state, and on scan days the lesion is imaged.
 
@@ -29,7 +33,7 @@ from mesa import DataCollector, Model
 from mesa.discrete_space import OrthogonalMooreGrid
 from tqdm import tqdm
 
-from sim import imaging
+from sim import imaging, tables
 from sim.delivery import Delivery
 from sim.imaging import Scan
 from sim.microenv import SITE_UM, Fields
@@ -74,6 +78,7 @@ class CARTModel(Model):
         self.tissue = Tissue(self.grid, s, self.rng)
         self.tissue.debulk(s.debulking_fraction)
         self.fields = Fields(self.grid, s)
+        self.fields.settle(self.tissue)
         for _ in range(SETTLE_H // s.field_update_h):
             self.fields.update(self.tissue, s.field_update_h)
         self.blood = CARTPool(s)
@@ -83,11 +88,14 @@ class CARTModel(Model):
         self.homing_per_day = self.tissue.site["homing_per_day"]
 
         hourly = self.dt_h / 24
+        persistence = tables.products()[s.product]["persistence_factor"]
         self.death_probability = [
-            -np.expm1(-np.log(2) * hourly / s.effector_half_life_days),
-            -np.expm1(-np.log(2) * hourly / s.memory_half_life_days),
+            -np.expm1(-np.log(2) * hourly / (s.effector_half_life_days * persistence)),
+            -np.expm1(-np.log(2) * hourly / (s.memory_half_life_days * persistence)),
             -np.expm1(-np.log(2) * hourly / s.exhausted_half_life_days),
         ]
+        self.exhaustion_per_h = self.dt_h / s.serial_killing_h
+        """Share of a CAR-T cell's serial-killing budget spent per engaged step (before inhibition)."""
         self.memory_probability = -np.expm1(-hourly / s.memory_after_days)
         self.affinity_h = s.car_affinity ** s.hill_coefficient
         self.moves_per_step = int(round(s.tcell_speed_um_per_min * 60 * self.dt_h / SITE_UM))
@@ -96,6 +104,12 @@ class CARTModel(Model):
         """Chance that a move into a stroma site fails, for the sites with stroma (stroma is static)."""
 
         self.tumor_cells_baseline = self.tissue.tumor_cells()
+        self.positive_cells_baseline = self.tissue.antigen_positive_cells()
+        self.marrow_sites = int(np.pi * self.tissue.radius ** 2)
+        """Cellular sites of the diseased marrow (the seeded disk): the denominator of the blast share."""
+        self.response_criteria = (self.tissue.target.get("marrow_response", "burden")
+                                  if self.tissue.site["dispersed"] else "recist")
+        """How response is read: "recist" on the lesion diameter, or the marrow disease's own criteria."""
         self.normal_target_cells = int(np.count_nonzero(self.tissue.normal & (self.tissue.antigen >= s.activation_threshold)))
         self.tcells_entered = self.tcells_born = self.tcells_died = 0
         self.backlog = {"vessels": 0, "surface": 0, "core": 0}
@@ -116,17 +130,22 @@ class CARTModel(Model):
         if released:
             self.blood.infuse(delivery.systemic_cells * released)
             self.region.infuse(delivery.local_cells * released)
-        homed = self.blood.step(hour / 24, dt, self.homing_per_day)
+        blood_antigen, region_antigen = self.antigen_load()
+        homed = self.blood.step(hour / 24, dt, self.homing_per_day, blood_antigen)
         self._enter(self.rng.poisson(delivery.homing_agents(homed)), "vessels")
-        entered = self.region.step(hour / 24, dt, delivery.route.entry_per_day)
+        entered = self.region.step(hour / 24, dt, delivery.route.entry_per_day, region_antigen)
         self._enter(self.rng.poisson(delivery.regional_agents(entered)), delivery.route.entry)
 
         killed_before = self.tissue.tumor_killed
         self.agents.shuffle_do("step")
-        self.tissue.bystander_death(self.fields.inflammation, dt)
-        self.tissue.grow(dt)
-        self.tissue.recover_antigen(dt)
-        self.tissue.clear_debris(dt)
+        tissue = self.tissue
+        tissue.bystander_death(self.fields.inflammation, dt)
+        tissue.spontaneous_death(dt)
+        tissue.grow(dt)
+        tissue.recover_antigen(dt)
+        tissue.repair_hits(dt)
+        tissue.clear_debris(dt)
+        tissue.remodel(dt)
         if self.steps % s.field_update_h == 0:
             self.fields.update(self.tissue, s.field_update_h)
 
@@ -144,20 +163,46 @@ class CARTModel(Model):
         if hours >= s.days * 24:
             self.running = False
 
-    def kill(self, x: int, y: int) -> None:
-        """A CAR-T cell kills the tissue cell at (x, y): debris plus an inflammatory burst."""
-        self.tissue.kill(x, y)
+    def hit(self, x: int, y: int) -> bool:
+        """A CAR-T cell hits the tissue cell at (x, y); if it dies (``hits_to_kill``), an
+        inflammatory burst is released there. Returns True on a kill."""
+        if not self.tissue.hit(x, y, self.scenario.hits_to_kill):
+            return False
         self.fields.release_inflammation(x, y)
+        return True
+
+    def antigen_load(self) -> tuple[float, float]:
+        """Antigen-bearing cells (clinical counts) that the blood and the regional pool meet now.
+
+        Blood: the target's ``normal_antigen_cells`` plus the site's ``antigen_exposure``
+        x the patient's antigen-positive tumour cells; the region: the route's
+        ``antigen_exposure`` x the antigen-positive cells of the tumour it reaches. The
+        patient's antigen-positive cells now = its burden at infusion x the lattice's
+        antigen-positive tumour cells now / at infusion, so killing and antigen escape
+        lower the stimulus the pools see.
+        """
+        d = self.delivery
+        positive_share = self.tissue.antigen_positive_cells() / max(self.positive_cells_baseline, 1)
+        blood = (self.tissue.target["normal_antigen_cells"]
+                 + self.tissue.site["antigen_exposure"] * d.burden_cells * positive_share)
+        region = d.route.antigen_exposure * d.regional_reference * positive_share
+        return blood, region
 
     def _enter(self, n: int, entry: str) -> None:
-        """Place ``n`` arriving CAR-T cells on free entry sites; the rest wait an hour."""
+        """Place ``n`` arriving CAR-T cells on free entry sites; the rest wait an hour.
+
+        An arrival at a site with suppressive myeloid cells is turned back (to wait)
+        with probability ``Fields.hindrance`` there (``myeloid_block``).
+        """
         n += self.backlog[entry]
         sites = self.delivery.entry_sites[entry]
+        hindrance = self.fields.hindrance
         placed = 0
         if n and len(sites):
             for i in self.rng.integers(len(sites), size=4 * n):
-                cell = self.grid[tuple(int(v) for v in sites[i])]
-                if cell.is_empty:
+                xy = (int(sites[i][0]), int(sites[i][1]))
+                cell = self.grid[xy]
+                if cell.is_empty and self.random.random() >= hindrance[xy]:
                     CARTCell(self, cell, self.scenario.divisions_max)
                     placed += 1
                     if placed == n:
@@ -210,7 +255,8 @@ class CARTModel(Model):
         self.datacollector.collect(self)
         if day % self.scenario.scan_interval_days == 0:
             o = self.observation
-            self.scans.append(Scan(day, o["apparent_mm"], o["viable_mm"], tumor, o["density"], o["cytokine"]))
+            blasts = tumor / max(self.marrow_sites, 1)
+            self.scans.append(Scan(day, o["apparent_mm"], o["viable_mm"], tumor, o["density"], o["cytokine"], blasts))
 
 
 OBSERVED = ("day", "tumor_cells", "apparent_mm", "viable_mm", "antigen_negative_fraction", "cart_lesion",
@@ -238,7 +284,8 @@ def summarize(model: CARTModel) -> dict:
     """The summary dict of a finished run (keys fixed by DESIGN.md's contract, plus extras)."""
     s = model.scenario
     ts = model.datacollector.get_model_vars_dataframe()
-    response = imaging.assess(model.scans, s.sd_min_days)
+    response = (imaging.assess(model.scans, s.sd_min_days) if model.response_criteria == "recist"
+                else imaging.assess_marrow(model.scans, model.response_criteria))
     peak_row = int(ts["cart_blood"].to_numpy().argmax())
     summary = {
         "final_tumor_cells": int(model.tissue.tumor_cells()),
@@ -257,6 +304,7 @@ def summarize(model: CARTModel) -> dict:
         "cart_lesion_end": int(ts["cart_lesion"].iloc[-1]),
         "cytokine_peak": round(model.cytokine.peak, 3),
         "max_daily_kill_fraction": round(model.max_daily_kill_fraction, 4),
+        "response_criteria": model.response_criteria,
         "target": s.target, "site": s.site, "route": s.route, "dose": s.dose, "days": s.days,
     }
     return summary

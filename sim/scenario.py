@@ -84,6 +84,8 @@ class CARTScenario(Scenario):
     dose: Annotated[float, _P("cells", "CAR-T cells infused (clinical count); 0 = untreated",
                               low=0, high=1e12,
                               source="CT041 doses 2.5e8-5e8 (Qi et al., Nat Med 2022)")] = 2.5e8
+    product: Annotated[str, _P("-", "CAR-T product design (row of seeds/products.toml)",
+                               choices=lambda: tables.products(), source="seeds/products.toml")] = "second_generation"
     lymphodepletion: Annotated[bool, _P("-", "fludarabine/cyclophosphamide before infusion: boosts blood expansion",
                                         source="REFERENCE.md, lymphodepletion row")] = True
     debulking_fraction: Annotated[float, _P("0..1", "share of the lesion removed by surgery before infusion",
@@ -106,6 +108,8 @@ class CARTScenario(Scenario):
                                           low=0.01, high=5000)] = 50.0
     tumor_growth_rate: Annotated[float, _P("1/day", "division rate of a tumour cell with free space beside it",
                                            low=0, high=5, source="REFERENCE.md: in-vivo doubling weeks to months, growth at the rim")] = 0.08
+    tumor_death_rate_per_day: Annotated[float, _P("1/day", "spontaneous loss of tumour cells (apoptosis, necrosis), everywhere in the lesion",
+                                                  low=0, high=5, source="REFERENCE.md: volume doubling weeks to months (HCC median ~86 days, An et al. 2015)")] = 0.04
     antigen_negative_fraction: Annotated[float, _P("0..1", "share of tumour cells without the target at seeding (in patches)",
                                                    low=0, high=1, source="REFERENCE.md: antigen heterogeneity")] = 0.1
     antigen_density_scale: Annotated[float, _P("x", "this patient's antigen density relative to the target's typical density",
@@ -117,14 +121,31 @@ class CARTScenario(Scenario):
                                            low=0, high=1)] = 0.1
     antigen_recovery_per_day: Annotated[float, _P("1/day", "rate at which down-regulated antigen returns to its set point",
                                                   low=0, high=24)] = 0.2
-    debris_clearance_per_day: Annotated[float, _P("1/day", "clearance rate of dead-cell debris", low=0, high=24)] = 0.25
+    debris_clearance_per_day: Annotated[float, _P("1/day", "clearance rate of dead-cell debris (what a scan reads as lesion)", low=0, high=24)] = 0.25
+    repair_half_life_days: Annotated[float, _P("days", "half-life of the granulation/scar tissue that fills killed or resected tumour sites (not free for regrowth while above one half)",
+                                               low=0.01, high=1000, source="modelling assumption: wound repair over weeks")] = 14.0
 
     # --- microenvironment --------------------------------------------------------
     suppression: Annotated[float, _P("0..1", "maximal fractional loss of CAR-T killing and proliferation in fully suppressive tissue",
                                      low=0, high=1, source="REFERENCE.md: suppressive microenvironment")] = 0.5
     suppression_half_life_h: Annotated[float, _P("h", "half-life of the suppressive (TGF-beta-like) field", low=0.1, high=1000)] = 6.0
     chemokine_half_life_h: Annotated[float, _P("h", "half-life of the chemokine field", low=0.1, high=1000)] = 4.0
-    inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, edema)", low=0.1, high=1000)] = 48.0
+    inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, cytokines) where CAR-T cells kill", low=0.1, high=1000)] = 48.0
+    edema_half_life_days: Annotated[float, _P("days", "half-life of the inflammatory swelling (edema, infiltrate) once inflammation has gone",
+                                              low=0.01, high=1000, source="REFERENCE.md: pseudo-progression; swelling lasts about as long as the infiltrate (weeks)")] = 10.0
+    adaptive_resistance: Annotated[float, _P("0..1", "share of T-cell function blocked by PD-L1 fully induced on tissue by IFN-gamma",
+                                             low=0, high=1, source="REFERENCE.md: adaptive resistance (Spranger et al. 2013; Cherkassky et al. 2016)")] = 0.5
+    pdl1_induction_h: Annotated[float, _P("h", "time constant of PD-L1 induction by inflammation", low=0.1, high=1000,
+                                          source="REFERENCE.md: PD-L1 induced within a day (Spranger et al. 2013)")] = 12.0
+    pdl1_half_life_days: Annotated[float, _P("days", "half-life of induced PD-L1 once inflammation has gone", low=0.01, high=1000)] = 4.0
+    myeloid_suppression: Annotated[float, _P("0..1", "share of T-cell function blocked where suppressive myeloid/regulatory cells are at full density",
+                                             low=0, high=1, source="modelling assumption (REFERENCE.md: suppressive microenvironment)")] = 0.5
+    myeloid_recruitment_days: Annotated[float, _P("days", "time constant of myeloid/regulatory cell recruitment by stroma and inflammation",
+                                                  low=0.01, high=1000)] = 3.0
+    myeloid_half_life_days: Annotated[float, _P("days", "half-life of suppressive myeloid/regulatory cells once their recruiting signal has gone",
+                                                low=0.01, high=1000, source="issue 15: outlasts tumour death, a week or more")] = 10.0
+    myeloid_block: Annotated[float, _P("0..1", "share of CAR-T moves and entries that fail at full myeloid density (times suppression)",
+                                       low=0, high=1)] = 0.5
     diffusion_um2_per_s: Annotated[float, _P("um2/s", "effective diffusion coefficient of the soluble fields in tissue",
                                              low=0.01, high=1000)] = 1.0
     stroma_scale: Annotated[float, _P("x", "this patient's stroma density relative to the site's (capped at 1)",
@@ -139,19 +160,23 @@ class CARTScenario(Scenario):
                                       low=0, open_low=True, high=100, source="Prybutok et al. 2022: affinity trades selectivity for efficacy")] = 0.3
     hill_coefficient: Annotated[float, _P("-", "steepness of killing vs antigen density", low=0.1, high=20)] = 2.0
     activation_threshold: Annotated[float, _P("rel. density", "minimal antigen density a CAR engages", low=0, high=10)] = 0.05
-    kill_probability_max: Annotated[float, _P("per h", "chance an engagement kills within one hour at saturating antigen",
-                                              low=0, high=1, source="REFERENCE.md: serial killing, minutes to hours each")] = 0.5
+    hit_probability_max: Annotated[float, _P("per h", "chance an engaged hour delivers a lethal hit at saturating antigen",
+                                             low=0, high=1, source="REFERENCE.md: killing in vivo (Halle et al. 2016)")] = 1.0
+    hits_to_kill: Annotated[float, _P("hits", "cumulative hits a target needs to die (additive cytotoxicity)",
+                                      low=0.1, high=50, source="REFERENCE.md: a target is likelier to die after more than two contacts (Halle et al. 2016)")] = 2.0
+    hit_half_life_h: Annotated[float, _P("h", "half-life of a hit's damage in a surviving target (repair)",
+                                         low=0.1, high=1000, source="Halle et al. 2016 (approx.): hits integrate over hours")] = 6.0
     bystander_kill_per_day: Annotated[float, _P("1/day", "death rate of any tumour cell in fully inflamed tissue, antigen or not (cytokine/Fas bystander killing)",
                                                 low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 2.0
     tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
     tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
                                                 source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0
     chemotaxis_bias: Annotated[float, _P("0..1", "share of moves that go up the chemokine gradient", low=0, high=1)] = 0.1
-    divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to an infused cell", low=0, high=40)] = 6
-    division_probability: Annotated[float, _P("per stimulation", "chance of dividing after a kill (before suppression)",
+    divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to a cell entering the lesion", low=0, high=40)] = 8
+    division_probability: Annotated[float, _P("per kill", "chance of dividing after a kill (before suppression)",
                                               low=0, high=1)] = 0.5
-    exhaustion_per_stimulation: Annotated[float, _P("per engagement-hour", "exhaustion added per hour engaged with antigen (exhausted at 1; doubled in full suppression)",
-                                                    low=0, high=1, source="REFERENCE.md: exhaustion row")] = 0.002
+    serial_killing_h: Annotated[float, _P("h", "hours of engagement after which a CAR-T cell is exhausted (its serial-killing budget; shorter under suppression)",
+                                          low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 48.0
     effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 7.0
     memory_half_life_days: Annotated[float, _P("days", "survival half-life of a memory CAR-T cell",
                                                low=0.1, high=10000, source="REFERENCE.md: persistence months in responders")] = 60.0
@@ -159,17 +184,18 @@ class CARTScenario(Scenario):
     memory_after_days: Annotated[float, _P("days", "mean days without antigen before an effector becomes memory", low=0.1, high=1000)] = 7.0
 
     # --- blood compartment ------------------------------------------------------------
-    expansion_rate_per_day: Annotated[float, _P("1/day", "blood CAR-T expansion rate until the peak",
-                                                low=0, high=5, source="REFERENCE.md: peak at 1-2 weeks")] = 0.25
+    expansion_rate_per_day: Annotated[float, _P("1/day", "CAR-T expansion rate in blood or a regional pool when antigen is plentiful",
+                                                low=0, high=5, source="REFERENCE.md: blood kinetics (Stein et al. 2019)")] = 0.55
     lymphodepletion_expansion_factor: Annotated[float, _P("x", "multiplier of the expansion rate after lymphodepletion",
                                                           low=1, high=10, source="REFERENCE.md: lymphodepletion raises expansion")] = 1.6
-    expansion_days: Annotated[float, _P("days", "days of expansion before contraction (Tmax)", low=0, high=60,
-                                        source="REFERENCE.md: peak ~1-2 weeks")] = 10.0
-    contraction_rate_per_day: Annotated[float, _P("1/day", "blood effector contraction rate after the peak",
-                                                  low=0, high=5, source="REFERENCE.md: 1-2 logs over 1-3 months")] = 0.08
-    memory_conversion_per_day: Annotated[float, _P("1/day", "rate at which contracting blood effectors become memory", low=0, high=5)] = 0.01
-    memory_decay_per_day: Annotated[float, _P("1/day", "decay rate of blood memory CAR-T", low=0, high=5,
-                                              source="REFERENCE.md: persistence months to years")] = 0.005
+    expansion_days: Annotated[float, _P("days", "days of the programmed expansion phase before contraction (Tmax)", low=0, high=60,
+                                        source="REFERENCE.md: Tmax about 9-10 days (Stein et al. 2019)")] = 9.5
+    contraction_rate_per_day: Annotated[float, _P("1/day", "effector contraction rate after the expansion phase",
+                                                  low=0, high=5, source="REFERENCE.md: contraction about 0.16/day (Stein et al. 2019)")] = 0.16
+    memory_conversion_per_day: Annotated[float, _P("1/day", "rate at which contracting effectors become memory", low=0, high=5,
+                                                   source="REFERENCE.md: a small memory share, under 1% (Stein et al. 2019)")] = 0.002
+    memory_decay_per_day: Annotated[float, _P("1/day", "decay rate of memory CAR-T in blood", low=0, high=5,
+                                              source="REFERENCE.md: persistence months to years")] = 0.0032
 
     # --- imaging and toxicity ---------------------------------------------------
     imaging_sigma_sites: Annotated[float, _P("sites", "blur of the imaging read-out (partial volume)", low=0, high=50)] = 2.0

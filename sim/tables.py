@@ -43,3 +43,8 @@ def routes() -> dict[str, dict]:
 def normal_expression(target: str, site: str) -> float:
     """Target density on the normal tissue of ``site``'s organ (0 where the organ lacks it)."""
     return float(targets()[target]["normal_expression"].get(site, 0.0))
+
+
+def products() -> dict[str, dict]:
+    """CAR-T product designs: expansion, persistence and resistance to suppression."""
+    return _table("products")

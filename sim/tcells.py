@@ -16,6 +16,7 @@ from enum import IntEnum
 import numpy as np
 from mesa.discrete_space import CellAgent
 
+from sim import tables
 from sim.tissue import MOORE
 
 _OFFSETS = [tuple(int(v) for v in d) for d in MOORE]
@@ -70,39 +71,44 @@ class CARTCell(CellAgent):
     def engage(self) -> bool:
         """Engage one adjacent antigen-bearing cell; return True if one was in reach.
 
-        The target is the cell with the most antigen among the one under this cell
-        and its 8 neighbours (tumour or normal: on-target, off-tumour), if its
-        density A reaches ``activation_threshold``. It is killed with probability
-        ``kill_probability_max * A^h / (A^h + K^h) * (1 - suppression effect) * tcell_fitness``
-        (``hill_coefficient`` h, ``car_affinity`` K). Every engagement adds
-        ``exhaustion_per_stimulation * (1 + suppression effect)`` to exhaustion and
-        wakes a memory cell. A target that survives loses ``trogocytosis_loss`` of its
-        antigen (trogocytosis, down-regulation).
+        Finite, cooperative killing (REFERENCE.md: Halle et al. 2016; Davenport et al. 2015).
+        The target is the cell with the most antigen among the one under this cell and
+        its 8 neighbours (tumour or normal: on-target, off-tumour), if its density A
+        reaches ``activation_threshold``. One engaged hour delivers a hit with
+        probability ``hit_probability_max * A^h / (A^h + K^h) * (1 - inhibition) * tcell_fitness``
+        (``hill_coefficient`` h, ``car_affinity`` K, inhibition from
+        :attr:`sim.microenv.Fields.inhibition`); hits add up in the target, which dies at
+        ``hits_to_kill`` (``Tissue.hit``), so several CAR-T cells can share one kill.
+        Every engaged hour spends 1/``serial_killing_h`` of the cell's serial-killing
+        budget, times the CAR signal A^h / (A^h + K^h) and (1 + inhibition): at 1 the
+        cell is exhausted, whether its targets were tumour or normal cells. A target that is not hit loses
+        ``trogocytosis_loss`` of its antigen (trogocytosis, down-regulation). A kill
+        may trigger a division (``divide``).
         """
         m = self.model
         s = m.scenario
         antigen = m.tissue.antigen
-        threshold = s.activation_threshold
         cell = self.cell
         best, tx, ty = antigen[cell.coordinate], *cell.coordinate
         for c in cell.connections.values():
             a = antigen[c.coordinate]
             if a > best:
                 best, (tx, ty) = a, c.coordinate
-        if best < threshold:
+        if best < s.activation_threshold:
             return False
-        x, y = cell.coordinate
-        supp = s.suppression * min(1.0, float(m.fields.suppression[x, y]))
+        inhibition = float(m.fields.inhibition[cell.coordinate])
         self.phenotype = Phenotype.EFFECTOR
         self.stimulations += 1
-        self.exhaustion += s.exhaustion_per_stimulation * (1 + supp)
-        a_h = float(antigen[tx, ty]) ** s.hill_coefficient
-        p_kill = s.kill_probability_max * a_h / (a_h + m.affinity_h) * (1 - supp) * s.tcell_fitness
-        if self.random.random() < p_kill:
-            m.kill(tx, ty)
-            self.kills += 1
-            if self.divisions_left > 0 and self.random.random() < s.division_probability * (1 - supp) * s.tcell_fitness:
-                self.divide()
+        a_h = float(best) ** s.hill_coefficient
+        signal = a_h / (a_h + m.affinity_h)
+        self.exhaustion += m.exhaustion_per_h * signal * (1 + inhibition)
+        p_hit = s.hit_probability_max * signal * (1 - inhibition) * s.tcell_fitness
+        if self.random.random() < p_hit:
+            if m.hit(tx, ty):
+                self.kills += 1
+                if self.divisions_left > 0 and \
+                        self.random.random() < s.division_probability * (1 - inhibition) * s.tcell_fitness:
+                    self.divide()
         else:
             antigen[tx, ty] *= 1 - s.trogocytosis_loss
         if self.exhaustion >= 1:
@@ -119,19 +125,22 @@ class CARTCell(CellAgent):
         self.model.tcells_born += 1
 
     def move(self) -> None:
-        """Biased random walk: ``moves_per_step`` unit moves, slowed by stroma.
+        """Biased random walk: up to ``moves_per_step`` unit moves, slowed by stroma and myeloid cells.
 
         Each move goes up the chemokine gradient with probability
         ``chemotaxis_bias``, else to a random Moore neighbour. A move into an
         occupied site (another CAR-T cell) or off the lattice fails; one into
-        stroma of density d fails with probability ``d * stroma_block``.
+        stroma of density d fails with probability ``d * stroma_block``. Where
+        suppressive myeloid cells sit, a share :attr:`sim.microenv.Fields.hindrance`
+        of the hour's moves is lost (``myeloid_block``).
         """
         m = self.model
         uphill, blocked = m.fields.uphill, m.move_block
         bias = m.scenario.chemotaxis_bias
         rand = self.random.random
         start = cell = self.cell
-        for _ in range(m.moves_per_step):
+        moves = m.moves_per_step * (1 - float(m.fields.hindrance[cell.coordinate]))
+        for _ in range(int(moves + rand())):
             d = int(uphill[cell.coordinate]) if rand() < bias else -1
             if d < 0:
                 d = int(rand() * 8)
@@ -154,24 +163,37 @@ class CARTPool:
     """CAR-T cells outside the lattice, as counts (clinical units): blood, or the
     region a regional route fills (peritoneal cavity, liver, CSF, injection site).
 
-    Effectors ``effector`` expand at ``expansion_rate_per_day`` (times
-    ``lymphodepletion_expansion_factor`` after lymphodepletion) until
-    ``expansion_days`` after infusion, then contract at
-    ``contraction_rate_per_day`` while a share ``memory_conversion_per_day`` becomes
-    memory ``memory`` that decays at ``memory_decay_per_day`` (the structure of the
-    tisagenlecleucel kinetic model of Stein et al., CPT Pharmacometrics Syst
-    Pharmacol 2019). Cells leave the pool into tumour tissue at a rate per day
-    given to :meth:`step` (blood: the site's ``homing_per_day``; a region: the
-    route's ``entry_per_day``). The ledger (``infused``, ``expanded``, ``died``,
-    ``exited``) accounts for every cell: infused + expanded - died - exited = in the pool.
+    Antigen-driven expansion with the phases of the tisagenlecleucel kinetic model
+    (Stein et al., CPT Pharmacometrics Syst Pharmacol 2019; REFERENCE.md blood
+    kinetics): until ``expansion_days`` (Tmax) effectors E grow at
+
+        dE/dt = rho * L / (L + E) * E
+
+    where rho = ``expansion_rate_per_day`` (times ``lymphodepletion_expansion_factor``
+    after lymphodepletion, times the product's ``expansion_factor``) and L is the
+    antigen-bearing cells the pool meets (given to :meth:`step`; see
+    ``CARTModel.antigen_load``): while CAR-T cells are few against their antigen they
+    expand exponentially, once they outnumber it expansion is limited by antigen
+    (each stimulated cell divides). So CD19 disease with its normal B cells drives a
+    large expansion, a solid lesion that blood cells barely meet a small one, and the
+    peak follows antigen more than dose. After Tmax effectors contract at
+    ``contraction_rate_per_day`` while ``memory_conversion_per_day`` of them become
+    memory, which decays at ``memory_decay_per_day`` (divided by the product's
+    ``persistence_factor``). Cells leave the pool into tumour tissue at a rate per day
+    given to :meth:`step` (blood: the site's ``homing_per_day``; a region: the route's
+    ``entry_per_day``). The ledger (``infused``, ``expanded``, ``died``, ``exited``)
+    accounts for every cell: infused + expanded - died - exited = in the pool.
     """
 
     def __init__(self, scenario):
         s = scenario
         self.scenario = s
+        product = tables.products()[s.product]
         self.effector = 0.0
         self.memory = 0.0
-        self.rho = s.expansion_rate_per_day * (s.lymphodepletion_expansion_factor if s.lymphodepletion else 1.0)
+        self.rho = (s.expansion_rate_per_day * (s.lymphodepletion_expansion_factor if s.lymphodepletion else 1.0)
+                    * product["expansion_factor"])
+        self.memory_decay = s.memory_decay_per_day / product["persistence_factor"]
         self.infused = self.expanded = self.died = self.exited = 0.0
 
     @property
@@ -184,17 +206,21 @@ class CARTPool:
         self.effector += cells
         self.infused += cells
 
-    def step(self, day: float, dt_h: float, exit_per_day: float) -> float:
-        """Advance ``dt_h`` hours at ``day`` after infusion; return the cells that left into tumour tissue."""
+    def step(self, day: float, dt_h: float, exit_per_day: float, antigen_cells: float) -> float:
+        """Advance ``dt_h`` hours at ``day`` after infusion; return the cells that left into tumour tissue.
+
+        ``antigen_cells``: antigen-bearing cells (tumour and normal) this pool meets now.
+        """
         s, dt = self.scenario, dt_h / 24
         e, mem = self.effector, self.memory
         if day < s.expansion_days:
-            grown = e * np.expm1(self.rho * dt)
+            stimulated = antigen_cells / (antigen_cells + e) if e > 0 else 0.0
+            grown = e * np.expm1(self.rho * stimulated * dt)
             self.expanded += grown
             e += grown
         else:
             out = s.contraction_rate_per_day + s.memory_conversion_per_day
-            beta = s.memory_decay_per_day
+            beta = self.memory_decay
             e_new = e * np.exp(-out * dt)
             if abs(out - beta) > 1e-12:  # exact solution of the linear two-state system
                 converted = s.memory_conversion_per_day * e * (np.exp(-beta * dt) - np.exp(-out * dt)) / (out - beta)

@@ -12,12 +12,15 @@ layer              dtype    meaning
 ``antigen_setpoint`` float32 heritable density the cell returns to after down-regulation
 ``lineage``        int8     tumour lineage: 1 positive founder, 2 negative founder, 3 acquired loss
 ``debris``         float32  dead-cell debris (1 = a freshly killed cell), cleared over days
+``damage``         float32  lethal hits a living cell has received from CAR-T cells, repaired over hours
+``repair``         float32  granulation/scar tissue filling a killed or resected site (1 = fresh), remodelled over weeks
 ``stroma``         float32  extracellular-matrix density 0..1 (capsule, septa)
 ``vessel``         bool     a vessel: entry point for blood-borne cells, holds no tissue cell
 =================  =======  ===========================================================
 
-The rules here (growth, antigen recovery, debris clearance, debulking) touch
-whole arrays; only :meth:`Tissue.kill` works on one site, called by a T cell.
+The rules here (growth, spontaneous loss, antigen recovery, repair of hits,
+debris clearance, tissue repair, debulking) touch whole arrays; only
+:meth:`Tissue.hit` and :meth:`Tissue.kill` work on one site, called by a T cell.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ class Tissue:
         layers = {
             "tumor": (False, bool), "normal": (False, bool), "antigen": (0.0, np.float32),
             "antigen_setpoint": (0.0, np.float32), "lineage": (0, np.int8), "debris": (0.0, np.float32),
-            "stroma": (0.0, np.float32), "vessel": (False, bool),
+            "damage": (0.0, np.float32), "repair": (0.0, np.float32), "stroma": (0.0, np.float32),
+            "vessel": (False, bool),
         }
         for name, (default, dtype) in layers.items():
             setattr(self, name, grid.create_property_layer(name, default, dtype).data)
@@ -114,8 +118,10 @@ class Tissue:
     def debulk(self, fraction: float) -> int:
         """Surgical debulking: remove ``fraction`` of the tumour cells as one slab.
 
-        The resection plane has a random orientation; cells beyond it go (no debris,
-        the cavity is free for regrowth). Controlled by ``debulking_fraction``.
+        The resection plane has a random orientation; tumour cells beyond it go (no
+        debris) and so does the lesion's stroma there, the suppressive tissue the seed
+        says surgery improves. The cavity fills with granulation tissue (``repair``),
+        so it is not free for regrowth for weeks. Controlled by ``debulking_fraction``.
         Returns the number of cells removed.
         """
         xs, ys = np.nonzero(self.tumor)
@@ -123,17 +129,24 @@ class Tissue:
             return 0
         angle = self.rng.uniform(0, 2 * np.pi)
         along = (xs - self.center[0]) * np.cos(angle) + (ys - self.center[1]) * np.sin(angle)
-        cut = along > np.quantile(along, 1 - fraction)
+        plane = np.quantile(along, 1 - fraction)
+        cut = along > plane
         self._clear_tumour((xs[cut], ys[cut]), debris=False)
+        x, y = np.indices(self.shape)
+        beyond = ((x - self.center[0]) * np.cos(angle) + (y - self.center[1]) * np.sin(angle) > plane) \
+            & (np.hypot(x - self.center[0], y - self.center[1]) <= self.radius)
+        self.stroma[beyond] = 0
+        self.repair[beyond] = 1
         return int(cut.sum())
 
     # --- per-step rules ----------------------------------------------------------------
     def free(self) -> np.ndarray:
-        """Sites a tumour cell can divide into: no tumour cell, no vessel, little debris.
+        """Sites a tumour cell can divide into: no tumour cell, no vessel, little debris,
+        no fresh granulation or scar tissue (``repair`` below one half).
 
         Normal cells do not stop the tumour: a daughter displaces them (invasion).
         """
-        return ~(self.tumor | self.vessel) & (self.debris < 0.5)
+        return ~(self.tumor | self.vessel) & (self.debris < 0.5) & (self.repair < 0.5)
 
     def grow(self, dt_h: float) -> int:
         """Tumour growth at the rim with contact inhibition (``tumor_growth_rate``, 1/day).
@@ -175,6 +188,43 @@ class Tissue:
         self.lineage[tx, ty] = np.where(lost, ACQUIRED_LOSS, self.lineage[xs, ys])
         return int(xs.size)
 
+    def spontaneous_death(self, dt_h: float) -> int:
+        """Tumour cells die of their own (apoptosis, necrosis) at ``tumor_death_rate_per_day``.
+
+        Balances rim growth so an untreated lesion doubles its volume in months, and
+        makes scattered survivors after a deep kill regrow at the net rate
+        (``tumor_growth_rate`` - ``tumor_death_rate_per_day``). Apoptotic cells are
+        cleared silently: no debris, no inflammation. Returns the cells lost.
+        """
+        rate = self.scenario.tumor_death_rate_per_day
+        if rate <= 0:
+            return 0
+        xs, ys = np.nonzero(self.tumor)
+        dead = self.rng.random(xs.size) < -np.expm1(-rate * dt_h / 24)
+        self._clear_tumour((xs[dead], ys[dead]), debris=False)
+        return int(np.count_nonzero(dead))
+
+    def hit(self, x: int, y: int, hits_to_kill: float) -> bool:
+        """A CAR-T cell delivers one lethal hit to the cell at (x, y); True if it dies.
+
+        Hits add up (additive cytotoxicity, Halle et al. 2016) and are repaired with
+        ``hit_half_life_h`` (:meth:`repair_hits`); the cell dies at ``hits_to_kill``.
+        """
+        self.damage[x, y] += 1
+        if self.damage[x, y] < hits_to_kill:
+            return False
+        self.kill(x, y)
+        return True
+
+    def repair_hits(self, dt_h: float) -> None:
+        """Surviving cells repair hit damage with half-life ``hit_half_life_h``."""
+        self.damage *= np.float32(np.exp(-np.log(2) * dt_h / self.scenario.hit_half_life_h))
+
+    def remodel(self, dt_h: float) -> None:
+        """Granulation and scar tissue in killed or resected sites is remodelled
+        (``repair_half_life_days``); below one half the site is free for regrowth."""
+        self.repair *= np.float32(np.exp(-np.log(2) * dt_h / 24 / self.scenario.repair_half_life_days))
+
     def recover_antigen(self, dt_h: float) -> None:
         """Down-regulated antigen returns to its set point (``antigen_recovery_per_day``)."""
         k = 1 - np.exp(-self.scenario.antigen_recovery_per_day * dt_h / 24)
@@ -206,7 +256,8 @@ class Tissue:
         return n
 
     def kill(self, x: int, y: int) -> bool:
-        """A CAR-T cell kills the tissue cell at (x, y): it becomes debris.
+        """The tissue cell at (x, y) dies by CAR-T killing: it becomes debris, and the
+        site fills with granulation tissue (``repair``) once cleared.
 
         Returns True if it was a tumour cell, False for a normal cell (on-target,
         off-tumour toxicity).
@@ -220,22 +271,31 @@ class Tissue:
             self.antigen[x, y] = 0
             self.antigen_setpoint[x, y] = 0
             self.debris[x, y] = 1
+            self.damage[x, y] = 0
+            self.repair[x, y] = 1
             self.normal_killed += 1
         return was_tumor
 
     def _clear_tumour(self, where, debris: bool) -> None:
-        """Remove tumour cells at ``where`` (index or mask); dead cells leave debris, resected ones do not."""
+        """Remove tumour cells at ``where`` (index or mask); cells killed by T cells or
+        cytokines leave debris and granulation tissue, resected or apoptotic ones do not."""
         self.tumor[where] = False
         self.lineage[where] = 0
         self.antigen[where] = 0
         self.antigen_setpoint[where] = 0
+        self.damage[where] = 0
         if debris:
             self.debris[where] = 1
+            self.repair[where] = 1
 
     # --- read-outs ---------------------------------------------------------------------
     def tumor_cells(self) -> int:
         """Viable tumour cells on the lattice."""
         return int(np.count_nonzero(self.tumor))
+
+    def antigen_positive_cells(self) -> int:
+        """Viable tumour cells whose set point is at least IHC 1+ (``NEGATIVE_BELOW``)."""
+        return int(np.count_nonzero(self.tumor & (self.antigen_setpoint >= NEGATIVE_BELOW)))
 
     def antigen_negative_fraction(self) -> float:
         """Share of viable tumour cells whose set point is below IHC 1+ (0 when none left)."""

@@ -5,8 +5,11 @@ population distributions (``seeds/targets.toml``, trial columns):
 
 * antigen status: positive with probability ``positive_patients``; the share of
   antigen-positive tumour cells ~ Beta(mean ``positive_fraction_mean``,
-  concentration ``positive_fraction_kappa``) for positive patients, Beta(mean 0.1)
-  for the others;
+  concentration ``positive_fraction_kappa``) for positive patients (all cells
+  when the mean is 1), Beta(mean 0.1) for the others; with probability
+  ``negative_clone_patients`` the patient also carries a pre-existing
+  antigen-negative clone of ``negative_clone_share`` of the tumour cells (CD19- or
+  BCMA-negative relapse);
 * antigen density scale ~ lognormal(0, ``density_patient_sigma``);
 * suppression ~ Beta around the scenario's value (concentration 10); stroma scale ~
   lognormal(0, 0.3); CAR-T product fitness ~ Beta(mean 0.85, concentration 10);
@@ -70,13 +73,17 @@ def sample_patients(scenario: CARTScenario, n: int, seed: int) -> list[dict]:
         rng = np.random.default_rng(child)
         positive = bool(rng.random() < target["positive_patients"])
         mean, kappa = (target["positive_fraction_mean"], target["positive_fraction_kappa"]) if positive else (0.1, 10)
-        positive_fraction = float(rng.beta(mean * kappa, (1 - mean) * kappa))
+        positive_fraction = float(rng.beta(mean * kappa, (1 - mean) * kappa)) if mean < 1 else 1.0
+        negative_clone = bool(rng.random() < target.get("negative_clone_patients", 0.0))
+        if negative_clone:
+            positive_fraction *= 1 - target["negative_clone_share"]
         s = scenario.suppression
         suppression = float(rng.beta(max(s, 0.01) * 10, max(1 - s, 0.01) * 10))
         patients.append({
             "patient": i,
             "seed": int(child.generate_state(1, dtype=np.uint64)[0] >> 1),
             "antigen_positive_patient": positive,
+            "negative_clone": negative_clone,
             "antigen_negative_fraction": round(1 - positive_fraction, 4),
             "antigen_density_scale": round(float(np.exp(rng.normal(0, target["density_patient_sigma"]))), 4),
             "suppression": round(suppression, 4),
