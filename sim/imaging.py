@@ -227,6 +227,8 @@ def assess_marrow(scans: list[Scan], criteria: str) -> dict:
         relapse = relapse or (responded and scan.call == PD)
         responded = responded or scan.call in (CR, PR)
         nadir = min(nadir, scan.viable_cells)
-    change = min((100.0 * (s.viable_cells - base.viable_cells) / max(base.viable_cells, 1) for s in follow), default=0.0)
-    return {"best_response": best if follow else PD, "best_pct_change": round(change, 2),
+    if not follow:  # not evaluable, as in :func:`assess`
+        return {"best_response": NE, "best_pct_change": None, "pseudo_progression": False, "relapse": False}
+    change = min(100.0 * (s.viable_cells - base.viable_cells) / max(base.viable_cells, 1) for s in follow)
+    return {"best_response": best, "best_pct_change": round(change, 2),
             "pseudo_progression": False, "relapse": relapse}
