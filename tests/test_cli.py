@@ -64,3 +64,26 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, args):
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["scenarios"], ["run", "--help"]])
+def test_light_commands_import_no_heavy_library(argv):
+    code = ("import sys\nfrom sim.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('mesa', 'pandas', 'scipy', 'matplotlib', 'numpy') if m in sys.modules)\n"
+            "print(heavy, file=sys.stderr)" % (argv,))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stderr.strip().splitlines()[-1] == "[]", p.stderr
+
+
+def test_sim_names_load_on_first_use():
+    import sim
+
+    assert {"CARTModel", "CARTScenario", "load_scenario", "run", "run_trial", "run_sweep"} <= set(dir(sim))
+    assert sim.run_trial.__module__ == "sim.trial"
+
+
+def test_run_ending_before_the_first_scan_is_not_evaluable(tmp_path, capsys):
+    assert main(["run", "--set", "width=40", "--set", "height=40", "--days", "27", "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    assert "NE (not evaluable: the run ends on day 27, before the first follow-up scan on day 28)" in text
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["best_response"] == "NE"

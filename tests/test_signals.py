@@ -24,7 +24,7 @@ def start_trial(out):
         time.sleep(0.2)  # resource tracker, forkserver and two workers
     family = psutil.Process(proc.pid).children(recursive=True)
     assert len(family) >= 4
-    time.sleep(6)  # let some patients finish
+    time.sleep(3)  # let some patients finish
     return proc, family
 
 
