@@ -37,7 +37,6 @@ import json
 import math
 import multiprocessing
 import os
-import socket
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -330,8 +329,11 @@ def _check_parts(out: Path) -> None:
 
 
 def check_scheduler(address: str) -> None:
-    """Refuse a Dask scheduler address that is malformed or does not accept a connection
-    within ``SCHEDULER_TIMEOUT_S`` seconds (before anything is written)."""
+    """Refuse a Dask scheduler address that is malformed, does not answer Dask's ``identity``
+    call within ``SCHEDULER_TIMEOUT_S`` seconds (nothing listening, or another service on
+    that port), or has no workers, before anything is written."""
+    import asyncio
+
     url = urlsplit(address if "://" in address else f"tcp://{address}")
     try:
         host, port = url.hostname, url.port
@@ -340,10 +342,29 @@ def check_scheduler(address: str) -> None:
     if url.scheme not in ("tcp", "tls") or not host or not port:
         raise SweepError(f"--scheduler {address}: allowed: a Dask scheduler address tcp://HOST:PORT")
     try:
-        socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT_S).close()
+        info = asyncio.run(asyncio.wait_for(_identity(f"{url.scheme}://{host}:{port}"), SCHEDULER_TIMEOUT_S))
+    except (TimeoutError, asyncio.TimeoutError):
+        raise SweepError(f"--scheduler {address}: no Dask scheduler answered within {SCHEDULER_TIMEOUT_S} s "
+                         "(nothing listening there, or another service on that port)") from None
     except OSError as err:
-        raise SweepError(f"--scheduler {address}: cannot connect within {SCHEDULER_TIMEOUT_S} s "
-                         f"({err.strerror or err}); start the scheduler or fix the address") from None
+        raise SweepError(f"--scheduler {address}: cannot connect ({err.strerror or err}); "
+                         "start the scheduler or fix the address") from None
+    if not isinstance(info, dict) or info.get("type") != "Scheduler":
+        raise SweepError(f"--scheduler {address}: the service there is not a Dask scheduler")
+    if not info.get("n_workers"):
+        raise SweepError(f"--scheduler {address}: the scheduler has no workers; start `dask worker {address}` first")
+
+
+async def _identity(address: str) -> Any:
+    """The reply of a Dask server to the ``identity`` call."""
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=SCHEDULER_TIMEOUT_S)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
 
 
 def run_sweep(sweep: Sweep | str | Path, out: str | Path, *, backend: str = "local", workers: int | None = None,
@@ -379,9 +400,9 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, *, backend: str = "loc
             try:
                 for future in cf.as_completed(futures):
                     row = _result_of(future)
-                    if row["model_version"] != version:
-                        raise SweepStopped(f"a worker runs model version {row['model_version']}, this process "
-                                           f"{version}; install the same cartsim code on every worker")
+                    if row.get("model_version") != version:
+                        raise SweepStopped(f"a worker runs model version {row.get('model_version', 'unknown')}, "
+                                           f"this process {version}; install the same cartsim code on every worker")
                     _write_part(out, row)
                     bar.update()
             finally:

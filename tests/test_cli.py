@@ -5,7 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from sim import CARTScenario
 from sim.cli import main
 
 SUMMARY_KEYS = ["final_tumor_cells", "best_response", "best_pct_change", "pseudo_progression",
@@ -87,3 +90,24 @@ def test_run_ending_before_the_first_scan_is_not_evaluable(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "NE (not evaluable: the run ends on day 27, before the first follow-up scan on day 28)" in text
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["best_response"] == "NE"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(CARTScenario.parameter_names() + ["no_such", ""]), text=st.text(max_size=25))
+def test_any_set_is_refused_in_one_line_or_runs(tmp_path, capsys, monkeypatch, name, text):
+    import sim.model
+
+    class Accepted(Exception):
+        pass
+
+    def accepted(*args, **kwargs):
+        raise Accepted
+
+    monkeypatch.setattr(sim.model, "run", accepted)
+    try:
+        status = main(["run", "--set", f"{name}={text}", "--out", str(tmp_path / "o")])
+    except Accepted:
+        return
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err and err[-1].startswith("cartsim: ") and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "o").exists()

@@ -132,7 +132,7 @@ def cli_sweep(*args):
 
 
 @pytest.mark.parametrize("scheduler, fragment", [("not a url", "allowed: a Dask scheduler address"),
-                                                 ("tcp://127.0.0.1:9", "cannot connect within")])
+                                                 ("tcp://127.0.0.1:9", "no Dask scheduler answered")])
 def test_bad_scheduler_refused_quickly_nothing_written(tmp_path, sweep_file, scheduler, fragment):
     start = time.time()
     rc, err = cli_sweep(sweep_file, "--out", tmp_path / "o", "--scheduler", scheduler)
@@ -178,4 +178,52 @@ def test_a_worker_on_other_code_stops_the_sweep(tmp_path, sweep_file, monkeypatc
     monkeypatch.setattr(sim.sweep, "model_version", lambda: "client-version")  # the workers keep the real one
     with pytest.raises(SweepStopped, match="a worker runs model version .* this process client-version"):
         run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
+    assert not list((tmp_path / "o").glob("part-*"))
+
+
+@pytest.fixture
+def cluster_with_a_stale_worker(tmp_path):
+    """A Dask scheduler and one worker running a copy of cartsim whose code differs by one comment."""
+    import shutil
+    import socket
+    from pathlib import Path
+
+    import sim
+
+    stale = tmp_path / "stale"
+    shutil.copytree(Path(sim.__file__).parent, stale / "sim")
+    shutil.copytree(Path(sim.__file__).parents[1] / "seeds", stale / "sim" / "seeds")
+    with open(stale / "sim" / "tissue.py", "a") as f:
+        f.write("# a stale copy\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    procs = [subprocess.Popen([*dask, "--port", str(port), "--no-dashboard"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=tmp_path)]
+    procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  cwd=stale, env={**os.environ, "PYTHONPATH": str(stale)}))
+    from sim.sweep import SweepError, check_scheduler
+
+    deadline = time.time() + 60
+    while True:
+        try:
+            check_scheduler(address)
+            break
+        except SweepError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+    yield address
+    for p in procs:
+        p.kill()
+        p.wait(timeout=30)
+
+
+def test_a_dask_worker_on_other_code_stops_the_sweep(tmp_path, sweep_file, cluster_with_a_stale_worker):
+    sweep_file.write_text(SWEEP.format(days=1))
+    rc, err = cli_sweep(sweep_file, "--out", tmp_path / "o", "--scheduler", cluster_with_a_stale_worker)
+    assert rc == 1 and "a worker runs model version" in err[-1] and "continue with --resume" in err[-1]
     assert not list((tmp_path / "o").glob("part-*"))
