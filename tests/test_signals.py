@@ -82,3 +82,22 @@ def test_sigterm_stops_the_browser_app_server():
     assert_all_gone(family)
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_terminated_sweep_keeps_its_runs_and_its_workers_end(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('base = "gastric-cldn18-iv"\nreplicates = 40\n[set]\nwidth = 50\nheight = 50\n')
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 90
+    while not list(out.glob("part-*.parquet")) and time.time() < deadline:
+        time.sleep(0.2)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("cartsim")]
+    assert proc.returncode == 143 and len(lines) == 1 and "terminated (SIGTERM)" in lines[0], err[-500:]
+    kept = len(list(out.glob("part-*.parquet")))
+    assert f"{kept} of 40 runs are kept" in lines[0] and "--resume" in lines[0]
+    assert_all_gone(family)
