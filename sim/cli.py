@@ -18,6 +18,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -93,8 +94,17 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``cartsim`` console script."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """Entry point of the ``cartsim`` console script (SIGTERM handled like Ctrl-C while it runs)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _command(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _command(argv: list[str] | None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command == "scenarios":
