@@ -420,7 +420,9 @@ def _result_of(future: cf.Future) -> dict[str, Any]:
         return future.result()
     except Exception as err:
         if type(err).__name__ == "KilledWorker":  # distributed.KilledWorker, without importing Dask here
-            raise SweepStopped(f"Dask gave up on a run after its workers died repeatedly ({err})") from None
+            tries = err.args[2] + 1 if len(err.args) > 2 else "several"
+            raise SweepStopped(f"Dask gave up on a run after {tries} workers died running it "
+                               "(see the worker logs)") from None
         raise
 
 

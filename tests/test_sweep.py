@@ -227,3 +227,16 @@ def test_a_dask_worker_on_other_code_stops_the_sweep(tmp_path, sweep_file, clust
     rc, err = cli_sweep(sweep_file, "--out", tmp_path / "o", "--scheduler", cluster_with_a_stale_worker)
     assert rc == 1 and "a worker runs model version" in err[-1] and "continue with --resume" in err[-1]
     assert not list((tmp_path / "o").glob("part-*"))
+
+
+def test_dask_giving_up_on_a_run_stops_the_sweep():
+    import concurrent.futures as cf
+
+    from distributed import KilledWorker
+
+    from sim.sweep import SweepStopped, _result_of
+
+    future = cf.Future()
+    future.set_exception(KilledWorker("run_one-123", None, 3))
+    with pytest.raises(SweepStopped, match="after 4 workers died running it"):
+        _result_of(future)
