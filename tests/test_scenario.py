@@ -169,3 +169,14 @@ def test_any_set_text_is_parsed_or_refused_in_one_line(name, text):
         parse_overrides([f"{name}={text}"])
     except ScenarioError as err:
         assert "\n" not in str(err)
+
+
+def test_scenario_survives_pickle_and_copy():
+    import copy
+    import pickle
+
+    s = CARTScenario(dose=1e8, seed=5)
+    for twin in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s)):
+        assert twin.params() == s.params() and twin.rng == 5
+        with pytest.raises(ScenarioError):
+            twin.width = 5
