@@ -1,0 +1,193 @@
+"""Biology v2 rules: finite cooperative killing, antigen-driven expansion, lasting
+suppression, spontaneous loss and tissue repair, marrow response criteria, products.
+
+Each test checks what a rule is for (its biology), on constructed states or small
+lattices with fixed seeds.
+"""
+
+import numpy as np
+import pytest
+from conftest import SMALL, cached_run
+
+from sim import CARTModel, CARTScenario, tables
+from sim.imaging import Scan, assess_marrow
+from sim.microenv import relax
+from sim.tcells import CARTCell, CARTPool, Phenotype
+
+
+def test_a_target_dies_only_after_hits_add_up():
+    model = CARTModel(CARTScenario(**SMALL, dose=0.0, hits_to_kill=2.0, hit_half_life_h=6.0))
+    x, y = map(int, np.argwhere(model.tissue.tumor)[0])
+    assert not model.hit(x, y) and model.tissue.tumor[x, y]
+    assert model.hit(x, y) and not model.tissue.tumor[x, y]
+    assert model.tissue.repair[x, y] == 1 and model.fields.inflammation[x, y] > 0
+
+
+def test_hits_are_repaired_in_a_surviving_cell():
+    model = CARTModel(CARTScenario(**SMALL, dose=0.0, hits_to_kill=2.0, hit_half_life_h=6.0))
+    x, y = map(int, np.argwhere(model.tissue.tumor)[0])
+    model.hit(x, y)
+    model.tissue.repair_hits(dt_h=48)
+    assert not model.hit(x, y), "a hit two days old should be mostly repaired"
+
+
+def lone_cell_kills(**params):
+    """Kills of one CAR-T cell placed in a solid antigen-positive lesion with no divisions, until it dies or 20 days."""
+    s = CARTScenario(**SMALL, dose=0.0, antigen_negative_fraction=0.0, divisions_max=0,
+                     effector_half_life_days=1000.0, exhausted_half_life_days=0.1, **params)
+    model = CARTModel(s)
+    cx, cy = (int(round(c)) for c in model.tissue.center)
+    cell = CARTCell(model, model.grid[(cx, cy)], 0)
+    for _ in range(20 * 24):
+        model.step()
+        if cell not in model.agents:
+            break
+    return cell.kills, cell.phenotype
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_cars_serial_killing_is_finite_and_suppression_shortens_it(seed):
+    free_kills, phenotype = lone_cell_kills(suppression=0.0, seed=seed)
+    assert 3 <= free_kills <= 40, "a CAR-T cell kills a handful to a few dozen targets (Halle 2016: 2-16 a day)"
+    assert phenotype == Phenotype.EXHAUSTED
+    suppressed, _ = lone_cell_kills(suppression=1.0, seed=seed)
+    assert suppressed < free_kills
+
+
+def test_pool_expansion_follows_antigen_not_dose():
+    s = CARTScenario(lymphodepletion=True)
+
+    def peak(dose, antigen):
+        pool = CARTPool(s)
+        pool.infuse(dose)
+        levels = [pool.total]
+        for hour in range(40 * 24):
+            pool.step(hour / 24, 1.0, 0.0, antigen)
+            levels.append(pool.total)
+        return max(levels), int(np.argmax(levels)) / 24
+
+    plenty_low, day = peak(1e8, 1e12)
+    plenty_high, _ = peak(2.5e9, 1e12)
+    scarce, _ = peak(2.5e8, 1e8)
+    assert 7 <= day <= 14, "peak at Tmax (Stein et al. 2019: day 9-10)"
+    assert plenty_low / 1e8 > 1000, "plentiful antigen: thousands-fold expansion"
+    assert plenty_high / plenty_low < 25, "peak does not track a 25-fold dose range when antigen is plentiful"
+    assert scarce / 2.5e8 < 10, "scarce antigen: little expansion"
+    assert peak(2.5e8, 0.0)[0] == 2.5e8, "no antigen, no expansion"
+
+
+def test_cd19_expands_far_more_than_a_gastric_lesion():
+    cd19 = [cached_run(target="CD19", site="bone_marrow", antigen_negative_fraction=0.0, suppression=0.1,
+                       tumor_burden_cm3=500.0, dose=1e8, days=14, seed=s).summary for s in range(2)]
+    gastric = [cached_run(dose=1e8, days=14, seed=s).summary for s in range(2)]
+    fold = lambda rows: np.median([r["cart_peak"] / 1e8 for r in rows])  # noqa: E731
+    assert fold(cd19) > 10 * fold(gastric)
+
+
+def test_relax_rises_fast_and_falls_slowly():
+    state = np.zeros(3, np.float32)
+    relax(state, np.ones(3, np.float32), rise_h=12, fall_half_life_h=96, dt_h=24)
+    assert state[0] == pytest.approx(1 - np.exp(-2), rel=1e-5)
+    high = float(state[0])
+    relax(state, np.zeros(3, np.float32), rise_h=12, fall_half_life_h=96, dt_h=96)
+    assert state[0] == pytest.approx(high / 2, rel=1e-5)
+
+
+def test_killing_leaves_pdl1_and_myeloid_cells_that_outlast_the_inflammation():
+    model = CARTModel(CARTScenario(**SMALL, dose=0.0, tumor_growth_rate=0.0, tumor_death_rate_per_day=0.0))
+    f, tissue = model.fields, model.tissue
+    x, y = map(int, np.argwhere(tissue.tumor)[len(np.argwhere(tissue.tumor)) // 2])
+    before = float(f.inhibition[x, y])
+    for _ in range(30):
+        f.release_inflammation(x, y, 5.0)
+        f.update(tissue, 3)
+    assert f.pdl1[x, y] > 0.5 and f.myeloid[x, y] > 0.3
+    inflamed = float(f.inhibition[x, y])
+    assert inflamed > before
+    for _ in range(7 * 8):  # a week with no more killing
+        f.update(tissue, 3)
+    assert f.inflammation[x, y] < 0.05
+    assert f.myeloid[x, y] > 0.3 * 0.5, "myeloid cells stay a week after the inflammation is gone"
+    assert f.inhibition[x, y] > before
+
+
+def test_tgfb_resistant_product_ignores_the_tgfb_field():
+    plain = CARTModel(CARTScenario(**SMALL, dose=0.0, adaptive_resistance=0.0, myeloid_suppression=0.0))
+    dnr = CARTModel(CARTScenario(**SMALL, dose=0.0, adaptive_resistance=0.0, myeloid_suppression=0.0,
+                                 product="tgfb_dnr"))
+    assert plain.fields.inhibition[plain.tissue.tumor].mean() > 0.1
+    assert dnr.fields.inhibition.max() == 0
+
+
+def test_untreated_lesion_doubles_its_volume_in_months():
+    doubling = []
+    for seed in range(3):
+        ts = cached_run(dose=0.0, days=84, seed=seed).timeseries
+        volume = ts.tumor_cells.to_numpy(float) ** 1.5   # area of a central section -> volume
+        rate = np.polyfit(ts.day, np.log(volume), 1)[0]
+        doubling.append(np.log(2) / rate)
+    assert 45 <= np.median(doubling) <= 150, doubling
+
+
+def test_killed_and_resected_sites_are_not_free_for_weeks():
+    model = CARTModel(CARTScenario(**SMALL, dose=0.0, debulking_fraction=0.5))
+    tissue = model.tissue
+    cavity = (tissue.repair > 0.5)
+    assert cavity.sum() > 0.3 * np.pi * tissue.radius ** 2
+    assert not (tissue.free() & cavity).any()
+    assert tissue.stroma[cavity].max() == 0, "the resected part of the lesion takes its stroma with it"
+    tissue.remodel(dt_h=24 * 7)
+    assert not (tissue.free() & cavity).any(), "still healing after a week"
+    tissue.remodel(dt_h=24 * 35)
+    assert (tissue.free() & cavity).any(), "remodelled after six weeks"
+
+
+def marrow_scans(cells, blasts):
+    return [Scan(28 * i, 0.0, 0.0, c, 1.0, 0.0, b) for i, (c, b) in enumerate(zip(cells, blasts))]
+
+
+def test_b_all_is_judged_by_marrow_blasts():
+    out = assess_marrow(marrow_scans([700, 30, 20], [0.7, 0.03, 0.02]), "blasts")
+    assert out["best_response"] == "CR" and not out["relapse"]
+    out = assess_marrow(marrow_scans([700, 100, 90], [0.7, 0.1, 0.09]), "blasts")
+    assert out["best_response"] == "SD", "86% fewer blasts but 10% left is no remission"
+    out = assess_marrow(marrow_scans([700, 20, 60], [0.7, 0.02, 0.06]), "blasts")
+    assert out["best_response"] == "CR" and out["relapse"]
+
+
+def test_myeloma_is_judged_by_burden_reduction():
+    assert assess_marrow(marrow_scans([1000, 400], [0.7, 0.3]), "burden")["best_response"] == "PR"
+    assert assess_marrow(marrow_scans([1000, 600], [0.7, 0.4]), "burden")["best_response"] == "SD"
+    assert assess_marrow(marrow_scans([1000, 5], [0.7, 0.0]), "burden")["best_response"] == "CR"
+
+
+def test_marrow_disease_uses_its_own_criteria():
+    r = cached_run(target="CD19", site="bone_marrow", antigen_negative_fraction=0.0, suppression=0.1,
+                   tumor_burden_cm3=500.0, dose=1e8, days=28, seed=0)
+    assert r.summary["response_criteria"] == "blasts"
+    assert cached_run(days=28, seed=0).summary["response_criteria"] == "recist"
+
+
+def test_every_regional_route_reaches_a_site():
+    routes, sites = tables.routes(), tables.sites()
+    for name, route in routes.items():
+        if name != "intravenous":
+            assert any(share > 0 and site in sites for site, share in route["local_share"].items()), name
+
+
+def test_intrapleural_infusion_reaches_a_pleural_lesion():
+    r = cached_run(target="MSLN", site="pleura", route="intrapleural", dose=1e8, days=21, seed=0)
+    iv = cached_run(target="MSLN", site="pleura", route="intravenous", dose=1e8, days=21, seed=0)
+    assert r.summary["cart_lesion_peak"] > 3 * max(iv.summary["cart_lesion_peak"], 1)
+
+
+def test_negative_clone_is_a_per_patient_event():
+    from sim.trial import sample_patients
+
+    s = CARTScenario(target="CD19", site="bone_marrow")
+    patients = sample_patients(s, 400, seed=5)
+    share = np.mean([p["negative_clone"] for p in patients])
+    assert share == pytest.approx(tables.targets()["CD19"]["negative_clone_patients"], abs=0.05)
+    clean = [p["antigen_negative_fraction"] for p in patients
+             if p["antigen_positive_patient"] and not p["negative_clone"]]
+    assert max(clean) == 0, "without the clone every CD19 blast carries the target"
