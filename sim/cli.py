@@ -122,6 +122,10 @@ def _command(argv: list[str] | None) -> int:
     except KeyboardInterrupt as err:
         print(f"cartsim: {_stopped(err)}; nothing was written", file=sys.stderr)
         return _interrupted_status(err)
+    except OSError as err:  # the disk filled up or a folder vanished while writing: one line, not a traceback
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"cartsim: cannot write the outputs: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
 
 
 def _stopped(err: KeyboardInterrupt) -> str:

@@ -100,3 +100,15 @@ def test_lock_refuses_a_second_holder_and_leaves_no_empty_folder(tmp_path):
             with outdir.lock(out):
                 pass
     assert not out.exists()  # created by the lock, nothing written: removed again
+
+
+def test_a_write_failure_is_one_line(tmp_path, capsys, monkeypatch):
+    import sim.cli
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "o"))
+
+    monkeypatch.setattr(sim.cli, "_write", full)
+    assert main(["run", "--set", "width=40", "--set", "height=40", "--days", "1", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"cartsim: cannot write the outputs: No space left on device ({tmp_path / 'o'})"
