@@ -46,15 +46,21 @@ def check_usable(out: Path) -> None:
     out = Path(out)
     for part in [out, *out.parents]:
         if len(part.name.encode()) > NAME_MAX:
-            raise OutputError(f"--out {out}: the name '{part.name[:20]}...' has {len(part.name.encode())} bytes; "
+            raise OutputError(f"--out {_short(out)}: the name '{part.name[:20]}...' has {len(part.name.encode())} bytes; "
                               f"allowed: at most {NAME_MAX}")
         if part.is_symlink() and not part.exists():
-            raise OutputError(f"--out {out}: {part} is a dangling symbolic link; allowed: a new folder or an existing one")
+            raise OutputError(f"--out {_short(out)}: {part} is a dangling symbolic link; allowed: a new folder or an existing one")
         if part.exists():
             if not part.is_dir():
-                raise OutputError(f"--out {out}: {part} is a file, not a folder; allowed: a path to a new folder")
+                raise OutputError(f"--out {_short(out)}: {part} is a file, not a folder; allowed: a path to a new folder")
             _probe(out, part)
             return
+
+
+def _short(path: Path) -> str:
+    """``path`` for a one-line message (long paths elided in the middle)."""
+    text = str(path)
+    return text if len(text) <= 80 else f"{text[:37]}...{text[-40:]}"
 
 
 def check_new(out: Path) -> None:
@@ -62,7 +68,7 @@ def check_new(out: Path) -> None:
     out = Path(out)
     check_usable(out)
     if out.exists() and any(out.iterdir()):
-        raise OutputError(f"--out {out}: exists and is not empty; choose a new folder "
+        raise OutputError(f"--out {_short(out)}: exists and is not empty; choose a new folder "
                           "(earlier results are never overwritten)")
 
 
@@ -71,7 +77,7 @@ def _probe(out: Path, existing: Path) -> None:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=existing))
     except OSError as err:
-        raise OutputError(f"--out {out}: cannot create a folder in {existing} ({err.strerror}); "
+        raise OutputError(f"--out {_short(out)}: cannot create a folder in {existing} ({err.strerror}); "
                           "allowed: a writable location") from None
 
 
@@ -103,7 +109,7 @@ def _rename_free(tmp: Path, out: Path) -> Path:
         except OSError as err:
             if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
                 raise
-    raise OutputError(f"--out {out}: {out}-2 ... {out}-999 are all taken")
+    raise OutputError(f"--out {_short(out)}: {out}-2 ... {out}-999 are all taken")
 
 
 def clean_leftovers(parent: Path) -> None:
@@ -139,7 +145,7 @@ def lock(out: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise OutputError(f"--out {out}: another cartsim process (pid {holder}) is writing this folder; "
+            raise OutputError(f"--out {_short(out)}: another cartsim process (pid {holder}) is writing this folder; "
                               "wait for it to finish or choose another folder") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
