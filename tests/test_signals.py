@@ -2,7 +2,6 @@
 forkserver or resource tracker outlives a killed command; SIGTERM stops the browser app's server."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
