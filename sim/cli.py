@@ -157,7 +157,7 @@ def _default_out(prefix: str) -> Path:
 
 
 def _run(args) -> int:
-    from sim import guard, plausibility
+    from sim import plausibility
     from sim.scenario import load_scenario, parse_overrides
 
     overrides = parse_overrides(args.overrides)
@@ -165,8 +165,7 @@ def _run(args) -> int:
         overrides["days"] = args.days
     if args.seed is not None:
         overrides["seed"] = args.seed
-    scenario = load_scenario(args.scenario, overrides)
-    guard.check_memory(scenario.width, scenario.height)
+    scenario = load_scenario(args.scenario, overrides)  # the model checks its memory need before stepping
     name = Path(args.scenario).stem if args.scenario else "default"
     out = args.out or _default_out(name)
     outdir.check_new(out)
