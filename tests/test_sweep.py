@@ -158,15 +158,21 @@ def test_resume_refuses_a_corrupt_folder(tmp_path, sweep_file):
     assert rc == 2 and len(err) == 1 and "_manifest.json is missing or unreadable" in err[0]
 
 
-def test_second_process_on_the_same_folder_is_refused(tmp_path, sweep_file):
-    from sim import outdir
-
+def test_concurrent_resume_on_one_folder_is_refused(tmp_path, sweep_file):
     out = tmp_path / "o"
-    sweep_file.write_text(SWEEP.format(days=1))
-    run_sweep(sweep_file, out, workers=1, progress=False)
-    with outdir.lock(out):  # a first --resume still running
+    sweep_file.write_text(SWEEP.format(days=28).replace("replicates = 2", "replicates = 10"))
+    first = subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(sweep_file), "--out", str(out),
+                              "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not (out / "_manifest.json").exists() and time.time() < deadline:
+            time.sleep(0.1)
         rc, err = cli_sweep(sweep_file, "--out", out, "--resume")
-    assert rc == 2 and len(err) == 1 and "another cartsim process" in err[0]
+        assert rc == 2 and len(err) == 1 and f"another cartsim process (pid {first.pid})" in err[0]
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    assert first.returncode == 143
 
 
 def test_a_worker_on_other_code_stops_the_sweep(tmp_path, sweep_file, monkeypatch):
