@@ -99,3 +99,10 @@ def test_no_follow_up_scan_is_not_evaluable():
 def test_early_stable_disease_alone_is_not_evaluable_but_later_progression_is_pd():
     assert assess(scans([30, 29]), sd_min_days=42)["best_response"] == "NE"
     assert assess(scans([30, 29, 40]), sd_min_days=42)["best_response"] == "PD"
+
+
+def test_marrow_assessment_without_follow_up_is_not_evaluable():
+    from sim.imaging import assess_marrow
+
+    out = assess_marrow(scans([30]), "blasts")
+    assert out["best_response"] == "NE" and out["best_pct_change"] is None
