@@ -2,13 +2,13 @@
 
 Every tumour and normal cell is a Mesa ``CellAgent`` with its own Python ``step``;
 the fields are PropertyLayers updated with a plain explicit 5-point stencil; the
-CAR-T cells follow the same kill, exhaustion, division and walk rules as
-``sim.tcells.CARTCell``. It is not part of ``sim/`` and not used by it.
+CAR-T cells follow the same hit, kill, serial-killing budget, division and walk
+rules as ``sim.tcells.CARTCell``; tumour cells grow and die as ``sim.tissue``'s. It is not part of ``sim/`` and not used by it.
 
 How it differs from cartsim (on purpose, to stay small): no imaging, scans, blood
 compartment or routes beyond intravenous-like arrivals at vessels at the expected
-rate of the default scenario; no debris or trogocytosis recovery; one field update
-per hour. What it measures is the cost of per-site Python agents, the design
+rate of the default scenario; no debris, tissue repair, slow suppressive states or
+trogocytosis recovery; one field update per hour. What it measures is the cost of per-site Python agents, the design
 choice cartsim avoids for tissue.
 
     python benchmarks/baseline_all_agents.py --days 7     # prints seconds per simulated day
@@ -30,16 +30,22 @@ MOORE = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
 
 class TumourCell(CellAgent):
-    """A tumour cell: divides into a free neighbour at the growth rate, recovers antigen."""
+    """A tumour cell: dies at the loss rate, divides into a free neighbour at the growth rate,
+    recovers antigen and repairs hits."""
 
     def __init__(self, model, cell, antigen):
         super().__init__(model)
         self.cell = cell
         self.antigen = self.setpoint = antigen
+        self.damage = 0.0
 
     def step(self):
         m = self.model
+        if self.random.random() < m.p_loss:
+            self.remove()
+            return
         self.antigen += (self.setpoint - self.antigen) * m.recovery
+        self.damage *= m.hit_repair
         if self.random.random() < m.p_divide:
             free = [c for c in self.cell.connections.values() if not any(isinstance(a, (TumourCell, NormalCell))
                                                                         for a in c.agents)]
@@ -56,6 +62,7 @@ class NormalCell(CellAgent):
         super().__init__(model)
         self.cell = cell
         self.antigen = antigen
+        self.damage = 0.0
 
     def step(self):
         pass
@@ -80,9 +87,13 @@ class TCell(CellAgent):
                    if isinstance(a, (TumourCell, NormalCell)) and a.antigen >= s.activation_threshold]
         if targets and self.exhaustion < 1:
             target = max(targets, key=lambda a: a.antigen)
-            self.exhaustion += s.exhaustion_per_stimulation * (1 + supp)
             a_h = target.antigen ** s.hill_coefficient
-            if self.random.random() < s.kill_probability_max * a_h / (a_h + m.affinity_h) * (1 - supp):
+            signal = a_h / (a_h + m.affinity_h)
+            self.exhaustion += signal * (1 + supp) / s.serial_killing_h
+            if self.random.random() < s.hit_probability_max * signal * (1 - supp):
+                target.damage += 1
+                if target.damage < s.hits_to_kill:
+                    return
                 target.remove()
                 if self.divisions > 0 and self.random.random() < s.division_probability * (1 - supp):
                     free = [c for c in self.cell.connections.values() if not any(isinstance(a, TCell) for a in c.agents)]
@@ -127,6 +138,8 @@ class AllAgentsModel(Model):
                 NormalCell(self, cell, tables.normal_expression(s.target, s.site))
         self.p_divide = 1 - math.exp(-s.tumor_growth_rate / 24)
         self.recovery = 1 - math.exp(-s.antigen_recovery_per_day / 24)
+        self.p_loss = 1 - math.exp(-s.tumor_death_rate_per_day / 24)
+        self.hit_repair = math.exp(-math.log(2) / s.hit_half_life_h)
         self.p_death = 1 - math.exp(-math.log(2) / (24 * s.effector_half_life_days))
         self.affinity_h = s.car_affinity ** s.hill_coefficient
         self.moves = round(s.tcell_speed_um_per_min * 60 / 15)

@@ -1,6 +1,6 @@
 """The nine qualitative behaviours of REFERENCE.md, checked with replicate seeds.
 
-    python experiments/behaviours.py [--workers K]
+    python experiments/behaviours.py [--seed S] [--workers K]
 
 Each behaviour compares two or more conditions (60x60 lattices, 30 seeds each) and
 reports the effect size it is judged on (a shift of the best % change counts only if a
@@ -52,11 +52,11 @@ CONDITIONS = {
 
 
 def main() -> None:
-    args = options(__doc__)
+    args = options(__doc__, seed=9)
     base = {**GASTRIC, **BASE}
     base.pop("seed")
-    sweep = Sweep("behaviours", base, list(CONDITIONS.values()), replicates=REPLICATES, seed=9)
-    table = run_sweep(sweep, args.runs / "behaviours", workers=args.workers, resume=True)
+    sweep = Sweep("behaviours", base, list(CONDITIONS.values()), replicates=REPLICATES, seed=args.seed)
+    table = run_sweep(sweep, args.runs / f"behaviours-seed{args.seed}", workers=args.workers, resume=True)
     table["condition"] = [list(CONDITIONS)[i // sweep.replicates] for i in table.run]
     by = table.groupby("condition")
     mean = by.mean(numeric_only=True)
@@ -115,8 +115,9 @@ def main() -> None:
     heme = mean.loc["B-ALL CD19"]
     check(9, "haematologic contrast responds far better than gastric", heme.responded >= nd.responded + 0.3,
           f"response: B-ALL {heme.responded:.0%}, gastric ({TRIAL_NEGATIVE:.0%} antigen-negative) {nd.responded:.0%}")
-    mean.round(3).to_csv(args.out / "behaviours_conditions.csv")
-    publish(args, "behaviours", pd.DataFrame(rows))
+    suffix = "" if args.seed == 9 else f"_seed{args.seed}"
+    mean.round(3).to_csv(args.out / f"behaviours_conditions{suffix}.csv")
+    publish(args, f"behaviours{suffix}", pd.DataFrame(rows))
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

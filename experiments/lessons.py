@@ -1,4 +1,4 @@
-"""Figures of the teaching lessons in docs/lessons/ (one command regenerates all five).
+"""Figures of the teaching lessons in docs/lessons/ (one command regenerates all six).
 
     python experiments/lessons.py [--out docs/lessons/figures]
 
@@ -91,6 +91,14 @@ def lesson_pseudo(path: Path) -> None:
     save(fig, path, dpi=100)
 
 
+def lesson_lasting(path: Path) -> None:
+    """One peritoneal lesion, intraperitoneal vs intravenous, followed to day 112: response is not durability."""
+    ip = load_scenario("gastric-peritoneal-ip", {"seed": 42, "days": 112})
+    lesson_arms({"intraperitoneal": ip, "intravenous": ip.replace(route="intravenous")}, (28, 56, 112), path,
+                "apparent_mm", "longest diameter on the scan (mm)",
+                "Is it a response that lasts? A deep response, then regrowth from the nadir")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "docs" / "lessons" / "figures")
@@ -116,6 +124,7 @@ def main() -> None:
                  "GPC3 (absent from normal liver)": load_scenario("hcc-gpc3-hai", toxic)},
                 (0, 21), args.out / "lesson5-on-target-off-tumour.png", "normal_killed",
                 "normal cells killed by CAR-T (lattice)", "On-target, off-tumour toxicity: a high-affinity CAR")
+    lesson_lasting(args.out / "lesson6-lasting.png")
     print(f"lesson figures written to {args.out}")
 
 

@@ -52,10 +52,17 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("trial", help="run a virtual trial: sample, screen and treat patients",
                         description="Sample virtual patients from the target's and site's populations, screen "
                                     "them with a simulated biopsy, treat the eligible, and report ORR/DCR with "
-                                    "Wilson 95% CIs.")
+                                    "Wilson 95% CIs and Kaplan-Meier progression-free survival. With --control, "
+                                    "randomise the eligible into two arms and compare them (hazard ratio, log-rank).")
     tr.add_argument("scenario", help="preset name (see `cartsim scenarios`) or FILE.toml")
     tr.add_argument("--patients", type=int, required=True, help="patients to screen")
     _add_overrides(tr)
+    tr.add_argument("--control", action="extend", nargs="+", metavar="NAME=VALUE|PRESET",
+                    help="a randomised control arm: the scenario with these treatment parameters changed "
+                         "(e.g. --control route=intravenous, --control dose=0), or a preset whose treatment "
+                         "differs (e.g. --control gastric-peritoneal-iv)")
+    tr.add_argument("--ratio", default=None, metavar="A:B",
+                    help="allocation experimental:control with --control (default 1:1), e.g. 2:1")
     tr.add_argument("--seed", type=int, default=0, help="trial seed (patients' seeds are spawned from it)")
     tr.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     tr.add_argument("--out", type=Path, help="output folder (new or empty; default: ./cartsim-out/trial-NAME-TIME)")
@@ -185,10 +192,14 @@ def _run(args) -> int:
 def _trial(args) -> int:
     from sim import plausibility
     from sim.scenario import load_scenario, parse_overrides
-    from sim.trial import TrialInterrupted, check_trial, ignored_overrides, run_trial
+    from sim.trial import TrialInterrupted, check_trial, ignored_overrides, parse_ratio, run_trial
 
+    if args.ratio is not None and args.control is None:
+        raise BadInput(f"cartsim trial: --ratio {args.ratio}: needs a control arm (--control NAME=VALUE)")
+    ratio = parse_ratio(args.ratio) if args.ratio is not None else (1, 1)
     overrides = parse_overrides(args.overrides)
     scenario = load_scenario(args.scenario, overrides)
+    control = _control(args.control, scenario, overrides) if args.control is not None else None
     check_trial(scenario, args.patients, args.seed, args.workers)
     name = Path(args.scenario).stem
     out = args.out or _default_out(f"trial-{name}")
@@ -198,42 +209,112 @@ def _trial(args) -> int:
         plausibility.warn([f"trial: {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} drawn per patient "
                            "from the target's population (sim/trial.py); their --set values are not used"])
     try:
-        trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers, progress=not args.json)
+        trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers, progress=not args.json,
+                          control=control, ratio=ratio)
     except TrialInterrupted as stop:
-        kept = stop.partial.summary["n_screened"]
+        kept = stop.partial.summary["n_screened"] if stop.partial is not None else 0
         if kept:
-            out = _write_trial(stop.partial, out)
+            out, _ = _write_trial(stop.partial, out)
         where = f"kept in {out}" if kept else "nothing was written"
         print(f"cartsim trial: {_stopped(stop.cause)}; {kept} of {args.patients} patients finished, {where}",
               file=sys.stderr)
         return _interrupted_status(stop.cause)
-    out = _write_trial(trial, out)
+    out, files = _write_trial(trial, out)
     if args.json:
         print(json.dumps(trial.summary))
+        return 0
+    s = trial.summary
+    lines = [f"cartsim trial: {name}: {s['n_screened']} screened, {s['n_enrolled']} enrolled "
+             f"({100 * s['screen_failure_rate']:.0f}% screen failures)"]
+    if trial.arms:
+        lines[0] += f", randomised {s['ratio']} to {' / '.join(trial.arms)}"
+        for arm_name, arm in trial.arms.items():
+            lines += [f"  {arm_name} ({arm.summary['route']}, dose {arm.summary['dose']:.3g}):"]
+            lines += ["  " + line for line in _arm_lines(arm.summary)]
+        hr, (low, high) = s["hazard_ratio"], s["hazard_ratio_ci95"]
+        lines.append(f"  ORR difference {_pct(s['orr_difference'])} (95% CI {_pct(s['orr_difference_ci95'][0])} to "
+                     f"{_pct(s['orr_difference_ci95'][1])}); PFS hazard ratio "
+                     + ("not estimable (too few progressions to compare)" if hr is None else
+                        f"{hr:.2f} (95% CI {low:.2f}-{high:.2f}), log-rank p = {s['logrank_p']:.3g}"))
     else:
-        s = trial.summary
-        print(f"cartsim trial: {name}: {s['n_screened']} screened, {s['n_enrolled']} enrolled "
-              f"({100 * s['screen_failure_rate']:.0f}% screen failures)\n"
-              f"  ORR {100 * s['orr']:.1f}% (95% CI {100 * s['orr_ci95'][0]:.1f}-{100 * s['orr_ci95'][1]:.1f}); "
-              f"DCR {100 * s['dcr']:.1f}%; CR {s['cr']}, PR {s['pr']}, SD {s['sd']}, PD {s['pd']}, NE {s['ne']}\n"
-              f"  pseudo-progression {100 * s['pseudo_progression_rate']:.0f}%, severe toxicity "
-              f"{100 * s['severe_toxicity_rate']:.0f}%, relapse {100 * s['relapse_rate']:.0f}%\n"
-              f"  clinical reference: {s['reference']}\n"
-              f"  written to {out}/ (patients.parquet, summary.json, waterfall.png, spider.png, swimmer.png)")
+        lines += _arm_lines(s)
+        lines.append(f"  clinical reference: {s['reference']}")
+    lines.append(f"  written to {out}/ ({', '.join(files)})")
+    print("\n".join(lines))
     return 0
 
 
-def _write_trial(trial, out: Path) -> Path:
-    """Write the trial outputs through a staging folder; return the folder they landed in."""
+def _control(items: list[str], scenario: CARTScenario, overrides: dict) -> dict:
+    """The control arm's overrides from ``--control`` items: NAME=VALUE, or a preset name whose
+    treatment differs from the scenario's (with the same ``--set`` overrides; the patients'
+    traits come from the scenario's population and are not compared)."""
+    from sim.scenario import load_scenario, parse_overrides, preset_files
+    from sim.trial import TRAITS
+
+    control: dict = {}
+    for item in items:
+        if "=" in item:
+            control.update(parse_overrides([item], flag="--control"))
+            continue
+        if item not in preset_files():
+            raise BadInput(f"cartsim trial: --control {item}: expected NAME=VALUE or a preset name "
+                           f"({', '.join(preset_files())})")
+        theirs, ours = load_scenario(item, overrides).params(), scenario.params()
+        differs = {k: v for k, v in theirs.items() if v != ours[k] and k not in TRAITS}
+        if not differs:
+            raise BadInput(f"cartsim trial: --control {item}: this preset treats as the scenario does; "
+                           "allowed: a preset or NAME=VALUE that changes the treatment")
+        control.update(differs)
+    return control
+
+
+def _pct(share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:+.1f}%"
+
+
+def _months(days: float | None) -> str:
+    from sim.survival import MONTH_DAYS
+
+    return "not reached" if days is None else f"{days / MONTH_DAYS:.1f} months"
+
+
+def _median(median: float | None, ci: list[float | None]) -> str:
+    """A Kaplan-Meier median with its 95% CI, in months."""
+    if median is None and ci[0] is None:
+        return "not reached"
+    return f"{_months(median)} (95% CI {_months(ci[0])} to {_months(ci[1])})"
+
+
+def _arm_lines(s: dict) -> list[str]:
+    """Readable outcome lines of one arm's summary."""
+    rates = ", ".join(f"{100 * s[k]:.0f}% at {when}" for k, when in (("pfs_rate_6m", "6 months"),
+                                                                      ("pfs_rate_12m", "12 months")) if s[k] is not None)
+    dor = _median(s["dor_median_days"], s["dor_median_ci95"]) if s["cr"] + s["pr"] else "no responses"
+    return [f"  ORR {100 * s['orr']:.1f}% (95% CI {100 * s['orr_ci95'][0]:.1f}-{100 * s['orr_ci95'][1]:.1f}); "
+            f"DCR {100 * s['dcr']:.1f}%; CR {s['cr']}, PR {s['pr']}, SD {s['sd']}, PD {s['pd']}, NE {s['ne']}",
+            f"  median PFS {_median(s['pfs_median_days'], s['pfs_median_ci95'])}; {s['n_progressed']} progressed"
+            f"{'; progression-free ' + rates if rates else ''}",
+            f"  median duration of response {dor}",
+            f"  pseudo-progression {100 * s['pseudo_progression_rate']:.0f}%, severe toxicity "
+            f"{100 * s['severe_toxicity_rate']:.0f}%, relapse {100 * s['relapse_rate']:.0f}%"]
+
+
+def _write_trial(trial, out: Path) -> tuple[Path, list[str]]:
+    """Write the trial outputs through a staging folder; the folder they landed in and the file names."""
     from sim import plots
 
     with outdir.staging(out) as (tmp, final):
         trial.patients.to_parquet(tmp / "patients.parquet", index=False)
         (tmp / "summary.json").write_text(json.dumps(trial.summary, indent=2) + "\n")
-        plots.waterfall(trial, tmp / "waterfall.png")
-        plots.spider(trial, tmp / "spider.png")
-        plots.swimmer(trial, tmp / "swimmer.png")
-    return final[0]
+        plots.km_curves(trial, tmp / "km.png")
+        for suffix, part in ({f"-{k}": v for k, v in trial.arms.items()} or {"": trial}).items():
+            if not part.courses:  # nobody treated: no per-patient figures
+                continue
+            plots.waterfall(part, tmp / f"waterfall{suffix}.png")
+            plots.spider(part, tmp / f"spider{suffix}.png")
+            plots.swimmer(part, tmp / f"swimmer{suffix}.png")
+        files = sorted(p.name for p in tmp.iterdir())
+    return final[0], files
 
 
 def _sweep(args) -> int:
@@ -300,7 +381,7 @@ def _best(summary: dict, scenario) -> str:
     """The best-response line: the call and change, or why there is no call (NE)."""
     if summary["best_pct_change"] is None:
         return (f"NE (not evaluable: the run ends on day {scenario.days}, before the first follow-up scan "
-                f"on day {scenario.scan_interval_days})")
+                f"on day {scenario.first_scan_day})")
     why = (f", not evaluable: no response and no stable disease by day {scenario.sd_min_days}"
            if summary["best_response"] == "NE" else "")
     return f"{summary['best_response']} ({summary['best_pct_change']:+.1f}% longest diameter{why})"
@@ -317,6 +398,9 @@ def _readable(result, name: str, out: Path) -> str:
         f"  best response      {_best(r, s)}"
         f"{', pseudo-progression' if r['pseudo_progression'] else ''}{', relapse' if r['relapse'] else ''}",
         f"  scans              {scans}",
+        f"  progression-free   {r['pfs_days']} days ({'progressed, iRECIST-confirmed' if r['progressed'] else 'censored'})"
+        + (f"; response from day {r['response_day']:.0f}, lasting {r['dor_days']:.0f} days" if r['response_day'] is not None else "")
+        + (f"; {r['infusions_given']} infusions" if s.infusions > 1 else ""),
         f"  tumour cells       {r['baseline_tumor_cells']} at day 0 -> {r['final_tumor_cells']} at day {s.days}; "
         f"antigen-negative {100 * r['antigen_negative_fraction_end']:.0f}% at the end "
         f"(set {100 * s.antigen_negative_fraction:.0f}% at start)",

@@ -4,8 +4,9 @@ A scan sees the lattice blurred by its resolution (``imaging_sigma_sites``): a
 site reads as lesion where the blurred occupancy exceeds one half.
 
 * viable lesion: tumour cells only;
-* apparent lesion: tumour cells + debris + CAR-T infiltrate + edema (inflammation
-  above ``edema_threshold``), which is what a CT/MRI reader measures.
+* apparent lesion: tumour cells + debris + CAR-T infiltrate + edema (the swelling
+  state of ``sim.microenv`` above ``edema_threshold``), which is what a CT/MRI
+  reader measures.
 
 Longest diameters (:func:`lesion_diameter`) are read as a scan sees the lesion
 once dead tissue is resorbed: a real lesion contracts as debris clears, while
@@ -25,7 +26,8 @@ RECIST, so the rules are written out here as small pure functions.
 Dispersed marrow disease has no lesion diameter: it is judged by the disease's own
 criteria on the tumour cells at each assessment (:func:`assess_marrow`): B-ALL by
 marrow blasts (complete remission below 5%), myeloma by the reduction of the
-tumour burden (IMWG-style: PR >= 50%, CR >= 99%, progression +25% from nadir).
+tumour burden (IMWG-style: PR >= 50%, CR >= 99%, progression +25% from nadir and by a
+tenth of the baseline burden).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def lesion_diameter(mask: np.ndarray) -> float:
 
 def masks(tissue, fields, tcells_present: np.ndarray, scenario) -> tuple[np.ndarray, np.ndarray]:
     """(apparent, viable) masks as a scan reads them."""
-    apparent = tissue.tumor | (tissue.debris > 0.5) | tcells_present | (fields.inflammation > scenario.edema_threshold)
+    apparent = tissue.tumor | (tissue.debris > 0.5) | tcells_present | (fields.edema > scenario.edema_threshold)
     return read_mask(apparent, scenario.imaging_sigma_sites), read_mask(tissue.tumor, scenario.imaging_sigma_sites)
 
 
@@ -131,9 +133,10 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
     and no progression; without a follow-up scan ``best_pct_change`` is None.
 
     Returns ``best_response``, ``best_pct_change`` (% change of the apparent
-    diameter from baseline at its smallest follow-up), ``pseudo_progression``
-    (an iUPD while the viable lesion is smaller than at baseline, followed by
-    PR/CR) and ``relapse`` (after a PR/CR, the viable lesion regrows by >= 20%
+    diameter from baseline at its smallest follow-up before confirmed
+    progression), ``pseudo_progression`` (an iUPD while the viable lesion is
+    smaller than at baseline, followed by PR/CR before any confirmed
+    progression) and ``relapse`` (after a PR/CR, the viable lesion regrows by >= 20%
     and >= 5 mm from its nadir).
     """
     base = scans[0]
@@ -166,7 +169,7 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
     pseudo = False
     for i, scan in enumerate(follow):
         if scan.irecist == "iUPD" and scan.viable_mm < base.viable_mm:
-            pseudo = pseudo or any(later.call in (CR, PR) for later in follow[i + 1:])
+            pseudo = pseudo or any(later.irecist in ("iCR", "iPR") for later in follow[i + 1:])
 
     relapse = False
     responded = False
@@ -177,15 +180,17 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
         responded = responded or scan.call in (CR, PR)
         viable_nadir = min(viable_nadir, scan.viable_mm)
 
-    change = min(100.0 * (s.apparent_mm - base.apparent_mm) / base.apparent_mm for s in follow)
+    change = min(100.0 * (s.apparent_mm - base.apparent_mm) / base.apparent_mm for s in follow if s.irecist != "iCPD")
     return {"best_response": best, "best_pct_change": round(change, 2),
             "pseudo_progression": pseudo, "relapse": relapse}
 
 
 MARROW_CR_BLASTS = 0.05
 """B-ALL complete remission: marrow blasts below 5%."""
-BURDEN_PR, BURDEN_CR, BURDEN_PD = 0.5, 0.99, 0.25
-"""Myeloma (IMWG-style, tumour burden): PR >= 50% and CR >= 99% reduction from baseline; PD +25% from nadir."""
+BURDEN_PR, BURDEN_CR, BURDEN_PD, BURDEN_PD_MIN = 0.5, 0.99, 0.25, 0.1
+"""Myeloma (IMWG-style, tumour burden): PR >= 50% and CR >= 99% reduction from baseline; PD +25% from
+nadir and by at least a tenth of the baseline burden (IMWG's absolute floor, >= 0.5 g/dL of M-protein
+against a typical 3-5 g/dL)."""
 
 
 def marrow_call(scan: Scan, base: Scan, nadir_cells: int, criteria: str) -> str:
@@ -194,17 +199,18 @@ def marrow_call(scan: Scan, base: Scan, nadir_cells: int, criteria: str) -> str:
     ``blasts`` (B-ALL): CR below 5% marrow blasts, PD when the blasts are at least 5%
     and the tumour cells grew by 25% from their nadir, otherwise SD (no partial
     remission: ORR is the CR rate, as in ELIANA). ``burden`` (myeloma): reduction of
-    tumour cells from baseline, CR >= 99%, PR >= 50%, PD +25% from nadir.
+    tumour cells from baseline, CR >= 99%, PR >= 50%, PD +25% from nadir and by at
+    least a tenth of the baseline burden.
     """
     grew = scan.viable_cells >= (1 + BURDEN_PD) * nadir_cells and scan.viable_cells > nadir_cells
-    if criteria == "blasts":
+    if criteria == "blasts":  # the 5% blast floor is the absolute condition
         if scan.blasts < MARROW_CR_BLASTS:
             return CR
         return PD if grew else SD
     reduction = 1 - scan.viable_cells / max(base.viable_cells, 1)
     if reduction >= BURDEN_CR:
         return CR
-    if grew:
+    if grew and scan.viable_cells - nadir_cells >= BURDEN_PD_MIN * base.viable_cells:
         return PD
     return PR if reduction >= BURDEN_PR else SD
 

@@ -15,7 +15,8 @@ strength 1 everywhere gives a steady field of 1, so field values read as "share
 of full effect" directly.
 
 Three slow states of the tissue that outlast the killing (:func:`relax`: they rise
-towards a level set by their signal with one time constant and fall with another):
+towards a level set by their signal with one time constant and fall with another).
+Their signal is the IFN-gamma response to inflammation F, F / (F + ``ifn_half_saturation``):
 
 * ``pdl1``: adaptive resistance, PD-L1 induced on tumour and stroma by IFN-gamma
   within hours (``pdl1_induction_h``), lost over days (``pdl1_half_life_days``);
@@ -81,7 +82,9 @@ class Fields:
     def update(self, tissue, dt_h: float) -> None:
         """Advance all fields and states by ``dt_h`` hours; refresh direction, inhibition and hindrance.
 
-        Inhibition combines three independent brakes (each a share of function lost)::
+        PD-L1 (on tumour and stroma) and edema relax towards the IFN-gamma response
+        F / (F + ``ifn_half_saturation``), myeloid cells towards min(1, stroma + that
+        response). Inhibition combines three independent brakes (each a share of function lost)::
 
             inhibition = suppression x (1 - (1 - (1 - r) tgfb) (1 - m_s myeloid) (1 - a_r pdl1))
 
@@ -92,15 +95,16 @@ class Fields:
         """
         s = self.scenario
         tumor = tissue.tumor.astype(np.float32)
-        inflamed = np.minimum(self.inflammation, 1.0)
+        self._advance(self.inflammation, None, s.inflammation_half_life_h, dt_h)
+        inflamed = np.minimum(self.inflammation, 1.0)  # after diffusion: kills in the interval have spread
+        signal = self.inflammation / (self.inflammation + np.float32(s.ifn_half_saturation))
         self._advance(self.suppression, np.maximum(tumor, tissue.stroma), s.suppression_half_life_h, dt_h)
         self._advance(self.chemokine, np.maximum(tumor, inflamed), s.chemokine_half_life_h, dt_h)
-        self._advance(self.inflammation, None, s.inflammation_half_life_h, dt_h)
-        relax(self.pdl1, inflamed * (tissue.tumor | (tissue.stroma > 0)), s.pdl1_induction_h,
+        relax(self.pdl1, signal * (tissue.tumor | (tissue.stroma > 0)), s.pdl1_induction_h,
               24 * s.pdl1_half_life_days, dt_h)
-        relax(self.myeloid, np.minimum(tissue.stroma + inflamed, 1), 24 * s.myeloid_recruitment_days,
+        relax(self.myeloid, np.minimum(tissue.stroma + signal, 1), 24 * s.myeloid_recruitment_days,
               24 * s.myeloid_half_life_days, dt_h)
-        relax(self.edema, inflamed, 1.0, 24 * s.edema_half_life_days, dt_h)  # swelling follows within the hour
+        relax(self.edema, signal, 1.0, 24 * s.edema_half_life_days, dt_h)  # swelling follows within the hour
         free = ((1 - (1 - self.tgfb_resistance) * self.suppression) * (1 - s.myeloid_suppression * self.myeloid)
                 * (1 - s.adaptive_resistance * self.pdl1))
         np.multiply(1 - free, s.suppression, out=self.inhibition)

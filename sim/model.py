@@ -4,23 +4,26 @@ One step is ``dt_h`` = 1 hour; step 1 starts at infusion (day 0), after the
 optional debulking and a one-day settling of the fields. Order within a step:
 
 1. delivery: the route's systemic share into blood, its local share into the
-   lesion's region (``sim.delivery``);
+   lesion's region (``sim.delivery``); re-infusions on their days if the patient
+   has not progressed (``sim.schedule``), each with pools of its own;
 2. blood and region pools: antigen-driven expansion or contraction (the antigen
-   each pool meets: :meth:`CARTModel.antigen_load`); blood cells home through
+   each pool meets: :meth:`CARTModel.antigen_load`, shared between the pools of
+   several infusions in proportion to their effectors); blood cells home through
    vessels, regional cells enter at the route's entry sites, where suppressive
    myeloid cells turn some away;
 3. CAR-T cells, in random order: die, engage/hit/kill/divide, or move (``sim.tcells``);
-4. tissue: bystander killing in inflamed tissue, spontaneous loss, rim growth,
-   antigen recovery, repair of hits, debris clearance, remodelling of killed
-   sites (``sim.tissue``);
-5. fields and slow states: secretion, diffusion, decay, PD-L1, myeloid cells,
-   edema, chemotactic direction, inhibition (``sim.microenv``), every
-   ``field_update_h`` hours (exact over that interval; kills in between deposit
-   inflammation at once);
+4. tissue: bystander killing in inflamed tissue, rim growth, antigen recovery,
+   repair of hits, debris clearance (``sim.tissue``);
+5. every ``field_update_h`` hours (exact over that interval; kills in between
+   deposit inflammation at once): spontaneous tumour loss and remodelling of
+   killed sites (``sim.tissue``); fields and slow states: secretion, diffusion,
+   decay, PD-L1, myeloid cells, edema, chemotactic direction, inhibition
+   (``sim.microenv``);
 6. systemic cytokine from the share of burden killed (``sim.toxicity``); at each whole day the
-   DataCollector records the state, and on scan days the lesion is imaged.
+   DataCollector records the state, and on scan days (``sim.schedule``) the lesion is imaged.
 
-``run(scenario)`` runs a model to ``days`` and returns a :class:`Result`.
+``run(scenario)`` runs a model to ``days`` (or, with ``stop_at_progression``, to
+confirmed progression) and returns a :class:`Result`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from mesa import DataCollector, Model
 from mesa.discrete_space import OrthogonalMooreGrid
 from tqdm import tqdm
 
-from sim import imaging, tables
+from sim import imaging, schedule, survival, tables
 from sim.delivery import Delivery
 from sim.imaging import Scan
 from sim.microenv import SITE_UM, Fields
@@ -83,6 +86,9 @@ class CARTModel(Model):
             self.fields.update(self.tissue, s.field_update_h)
         self.blood = CARTPool(s)
         self.region = CARTPool(s)
+        self.courses = [(0.0, self.blood, self.region)]
+        """(start hour, blood pool, regional pool) of each infusion given; re-infusions append (sim.schedule)."""
+        self.pending_reinfusions = schedule.reinfusion_days(s)
         self.cytokine = SystemicCytokine(s)
         self.delivery = Delivery(s, self.tissue)
         self.homing_per_day = self.tissue.site["homing_per_day"]
@@ -126,27 +132,39 @@ class CARTModel(Model):
         s, dt = self.scenario, self.dt_h
         hour = (self.steps - 1) * dt
         delivery = self.delivery
-        released = delivery.in_window(hour, dt)
-        if released:
-            self.blood.infuse(delivery.systemic_cells * released)
-            self.region.infuse(delivery.local_cells * released)
+        if self.pending_reinfusions and hour >= 24 * self.pending_reinfusions[0]:
+            self.pending_reinfusions.pop(0)
+            self.assess()
+            if not schedule.progressed(self.scans):
+                self.courses.append((hour, CARTPool(s), CARTPool(s)))
+        for start_h, blood, region in self.courses:
+            released = delivery.in_window(hour - start_h, dt)
+            if released:
+                blood.infuse(delivery.systemic_cells * released)
+                region.infuse(delivery.local_cells * released)
         blood_antigen, region_antigen = self.antigen_load()
-        homed = self.blood.step(hour / 24, dt, self.homing_per_day, blood_antigen)
+        blood_effectors = sum(blood.effector for _, blood, _ in self.courses)
+        region_effectors = sum(region.effector for _, _, region in self.courses)
+        homed = entered = 0.0
+        for start_h, blood, region in self.courses:
+            since = (hour - start_h) / 24
+            homed += blood.step(since, dt, self.homing_per_day, _shared(blood_antigen, blood, blood_effectors))
+            entered += region.step(since, dt, delivery.route.entry_per_day,
+                                   _shared(region_antigen, region, region_effectors))
         self._enter(self.rng.poisson(delivery.homing_agents(homed)), "vessels")
-        entered = self.region.step(hour / 24, dt, delivery.route.entry_per_day, region_antigen)
         self._enter(self.rng.poisson(delivery.regional_agents(entered)), delivery.route.entry)
 
         killed_before = self.tissue.tumor_killed
         self.agents.shuffle_do("step")
         tissue = self.tissue
         tissue.bystander_death(self.fields.inflammation, dt)
-        tissue.spontaneous_death(dt)
         tissue.grow(dt)
         tissue.recover_antigen(dt)
         tissue.repair_hits(dt)
         tissue.clear_debris(dt)
-        tissue.remodel(dt)
-        if self.steps % s.field_update_h == 0:
+        if self.steps % s.field_update_h == 0:  # slow rules, exact over the interval
+            tissue.spontaneous_death(s.field_update_h)
+            tissue.remodel(s.field_update_h)
             self.fields.update(self.tissue, s.field_update_h)
 
         killed = self.tissue.tumor_killed - killed_before
@@ -160,6 +178,10 @@ class CARTModel(Model):
                                                self.kills_today / max(self.tumor_cells_baseline, 1))
             self.kills_today = 0
             self._observe()
+            if s.stop_at_progression:
+                self.assess()
+                if schedule.progression_confirmed(self.scans):
+                    self.running = False
         if hours >= s.days * 24:
             self.running = False
 
@@ -170,6 +192,12 @@ class CARTModel(Model):
             return False
         self.fields.release_inflammation(x, y)
         return True
+
+    def assess(self) -> dict:
+        """Fill the calls of the scans so far (RECIST/iRECIST, or the marrow criteria); the response summary."""
+        if self.response_criteria == "recist":
+            return imaging.assess(self.scans, self.scenario.sd_min_days)
+        return imaging.assess_marrow(self.scans, self.response_criteria)
 
     def antigen_load(self) -> tuple[float, float]:
         """Antigen-bearing cells (clinical counts) that the blood and the regional pool meet now.
@@ -245,15 +273,15 @@ class CARTModel(Model):
             "cart_effector": phen[Phenotype.EFFECTOR],
             "cart_memory": phen[Phenotype.MEMORY],
             "cart_exhausted": phen[Phenotype.EXHAUSTED],
-            "cart_blood": self.blood.total,
-            "cart_region": self.region.total,
+            "cart_blood": sum(blood.total for _, blood, _ in self.courses),
+            "cart_region": sum(region.total for _, _, region in self.courses),
             "cytokine": self.cytokine.level,
             "tumor_killed": self.tissue.tumor_killed,
             "normal_killed": self.tissue.normal_killed,
             "density": float(np.count_nonzero(viable & apparent) / max(np.count_nonzero(apparent), 1)),
         }
         self.datacollector.collect(self)
-        if day % self.scenario.scan_interval_days == 0:
+        if schedule.is_scan_day(day, self.scenario):
             o = self.observation
             blasts = tumor / max(self.marrow_sites, 1)
             self.scans.append(Scan(day, o["apparent_mm"], o["viable_mm"], tumor, o["density"], o["cytokine"], blasts))
@@ -263,6 +291,13 @@ OBSERVED = ("day", "tumor_cells", "apparent_mm", "viable_mm", "antigen_negative_
             "cart_effector", "cart_memory", "cart_exhausted", "cart_blood", "cart_region", "cytokine", "tumor_killed",
             "normal_killed", "density")
 """Columns of the daily time series."""
+
+
+def _shared(antigen_cells: float, pool: CARTPool, effectors: float) -> float:
+    """The share of the antigen a pool meets that is its own: in proportion to its effectors among
+    ``effectors`` (all infusions' pools of that compartment), so several pools compete for one antigen
+    as one pool would (each sees the stimulated share L / (L + E_total)); all of it with one infusion."""
+    return antigen_cells * (pool.effector / effectors) if effectors > 0 else antigen_cells
 
 
 def _reporter(key: str):
@@ -284,12 +319,12 @@ def summarize(model: CARTModel) -> dict:
     """The summary dict of a finished run (keys fixed by DESIGN.md's contract, plus extras)."""
     s = model.scenario
     ts = model.datacollector.get_model_vars_dataframe()
-    response = (imaging.assess(model.scans, s.sd_min_days) if model.response_criteria == "recist"
-                else imaging.assess_marrow(model.scans, model.response_criteria))
+    response = model.assess()
     peak_row = int(ts["cart_blood"].to_numpy().argmax())
     summary = {
         "final_tumor_cells": int(model.tissue.tumor_cells()),
         **response,
+        **survival.time_to_event(model.scans),
         "antigen_negative_fraction_end": round(model.tissue.antigen_negative_fraction(), 4),
         "cart_peak": float(ts["cart_blood"].iloc[peak_row]),
         "cart_peak_day": int(ts["day"].iloc[peak_row]),
@@ -305,6 +340,8 @@ def summarize(model: CARTModel) -> dict:
         "cytokine_peak": round(model.cytokine.peak, 3),
         "max_daily_kill_fraction": round(model.max_daily_kill_fraction, 4),
         "response_criteria": model.response_criteria,
+        "infusions_given": len(model.courses),
+        "days_followed": int(ts["day"].iloc[-1]),
         "target": s.target, "site": s.site, "route": s.route, "dose": s.dose, "days": s.days,
     }
     return summary

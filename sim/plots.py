@@ -1,4 +1,4 @@
-"""Matplotlib figures of a run: the time course and the lattice."""
+"""Matplotlib figures: a run (time course, lattice) and a trial (waterfall, spider, swimmer, Kaplan-Meier)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from sim import survival  # noqa: E402
 from sim.tcells import Phenotype  # noqa: E402
 from sim.tissue import NEGATIVE_BELOW  # noqa: E402
 
@@ -200,3 +201,54 @@ def _trial_title(ax, trial, kind: str) -> None:
     low, high = s["orr_ci95"]
     ax.set_title(f"{s['target']} / {s['site']} / {s['route']}: {kind}; ORR {100 * s['orr']:.0f}% "
                  f"(95% CI {100 * low:.0f}-{100 * high:.0f}), n = {s['n_enrolled']}", fontsize=10)
+
+
+ARM_COLOURS = {"experimental": "#1f78b4", "control": "#e31a1c"}
+
+
+def km_curves(trial, path) -> None:
+    """Kaplan-Meier progression-free survival (lifelines), one curve per arm, number at risk below."""
+    from lifelines.plotting import add_at_risk_counts  # slow import (see sim.survival)
+
+    arms = trial.arms or {"experimental": trial}
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fitters, drawn = [], []
+    for name, arm in arms.items():
+        treated = arm.patients[arm.patients.eligible]
+        if treated.empty:
+            continue
+        s = arm.summary
+        label = (f"{name}: {s['route']}, dose {s['dose']:.2g}" if trial.arms else f"{s['route']}, dose {s['dose']:.2g}")
+        km = survival.kaplan_meier(treated.pfs_days / survival.MONTH_DAYS, treated.progressed, label=label)
+        drawn.append(name)
+        km.plot_survival_function(ax=ax, ci_show=True, show_censors=True, color=ARM_COLOURS[name],
+                                  censor_styles={"ms": 5, "marker": "|"})
+        fitters.append(km)
+    ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("months after infusion")
+    ax.set_ylabel("progression-free (share of treated)")
+    if fitters:
+        add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"], labels=drawn if trial.arms else ["treated"])
+    else:
+        ax.text(0.5, 0.5, "no treated patients", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(_km_title(trial), fontsize=10)
+    save(fig, path)
+
+
+def _km_title(trial) -> str:
+    """Median PFS per arm (months) and, for two arms, the hazard ratio and log-rank p."""
+    def median(s):
+        m = s["pfs_median_days"]
+        return "not reached" if m is None else f"{m / survival.MONTH_DAYS:.1f} mo"
+
+    if not trial.arms:
+        s = trial.summary
+        return f"{s['target']} / {s['site']} / {s['route']}: median PFS {median(s)}, n = {s['n_enrolled']}"
+    s = trial.summary
+    parts = [f"{name} {median(arm.summary)}" for name, arm in trial.arms.items()]
+    hr, (low, high) = s["hazard_ratio"], s["hazard_ratio_ci95"]
+    contrast = "hazard ratio not estimable" if hr is None else \
+        f"hazard ratio {hr:.2f} (95% CI {low:.2f}-{high:.2f}), log-rank p = {s['logrank_p']:.3g}"
+    return f"{s['n_enrolled']} randomised {s['ratio']}; median PFS: {', '.join(parts)}\n{contrast}"

@@ -132,7 +132,9 @@ class CARTScenario(Scenario):
     chemokine_half_life_h: Annotated[float, _P("h", "half-life of the chemokine field", low=0.1, high=1000)] = 4.0
     inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, cytokines) where CAR-T cells kill", low=0.1, high=1000)] = 48.0
     edema_half_life_days: Annotated[float, _P("days", "half-life of the inflammatory swelling (edema, infiltrate) once inflammation has gone",
-                                              low=0.01, high=1000, source="REFERENCE.md: pseudo-progression; swelling lasts about as long as the infiltrate (weeks)")] = 10.0
+                                              low=0.01, high=1000, source="REFERENCE.md: pseudo-progression; swelling lasts about as long as the infiltrate (weeks)")] = 5.0
+    ifn_half_saturation: Annotated[float, _P("rel.", "inflammation at which its IFN-gamma response (PD-L1 induction, myeloid recruitment, edema) is half-maximal",
+                                             low=0, open_low=True, high=100)] = 0.01
     adaptive_resistance: Annotated[float, _P("0..1", "share of T-cell function blocked by PD-L1 fully induced on tissue by IFN-gamma",
                                              low=0, high=1, source="REFERENCE.md: adaptive resistance (Spranger et al. 2013; Cherkassky et al. 2016)")] = 0.5
     pdl1_induction_h: Annotated[float, _P("h", "time constant of PD-L1 induction by inflammation", low=0.1, high=1000,
@@ -167,16 +169,16 @@ class CARTScenario(Scenario):
     hit_half_life_h: Annotated[float, _P("h", "half-life of a hit's damage in a surviving target (repair)",
                                          low=0.1, high=1000, source="Halle et al. 2016 (approx.): hits integrate over hours")] = 6.0
     bystander_kill_per_day: Annotated[float, _P("1/day", "death rate of any tumour cell in fully inflamed tissue, antigen or not (cytokine/Fas bystander killing)",
-                                                low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 2.0
+                                                low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 4.0
     tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
     tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
                                                 source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0
     chemotaxis_bias: Annotated[float, _P("0..1", "share of moves that go up the chemokine gradient", low=0, high=1)] = 0.1
-    divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to a cell entering the lesion", low=0, high=40)] = 8
+    divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to a cell entering the lesion", low=0, high=40)] = 10
     division_probability: Annotated[float, _P("per kill", "chance of dividing after a kill (before suppression)",
                                               low=0, high=1)] = 0.5
     serial_killing_h: Annotated[float, _P("h", "hours of engagement after which a CAR-T cell is exhausted (its serial-killing budget; shorter under suppression)",
-                                          low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 48.0
+                                          low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 96.0
     effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 7.0
     memory_half_life_days: Annotated[float, _P("days", "survival half-life of a memory CAR-T cell",
                                                low=0.1, high=10000, source="REFERENCE.md: persistence months in responders")] = 60.0
@@ -197,9 +199,18 @@ class CARTScenario(Scenario):
     memory_decay_per_day: Annotated[float, _P("1/day", "decay rate of memory CAR-T in blood", low=0, high=5,
                                               source="REFERENCE.md: persistence months to years")] = 0.0032
 
+    # --- schedule and follow-up --------------------------------------------------
+    first_scan_day: Annotated[int, _P("days", "day of the first follow-up scan; later scans every scan_interval_days (sim/schedule.py)",
+                                      low=1, high=365, source="iRECIST trials: first scan at 4 weeks (Seymour et al. 2017)")] = 28
+    infusions: Annotated[int, _P("infusions", "infusions planned: day 0, then every reinfusion_interval_days while not progressed",
+                                 low=1, high=3, source="CT041-ST-01: up to three infusions of 2.5e8 cells (Qi et al., Lancet 2025)")] = 1
+    reinfusion_interval_days: Annotated[int, _P("days", "days between planned infusions", low=7, high=365,
+                                                source="modelling assumption")] = 28
+    stop_at_progression: Annotated[bool, _P("-", "end a run at iRECIST-confirmed progression (its outcomes are known; long trials run faster)")] = False
+
     # --- imaging and toxicity ---------------------------------------------------
     imaging_sigma_sites: Annotated[float, _P("sites", "blur of the imaging read-out (partial volume)", low=0, high=50)] = 2.0
-    edema_threshold: Annotated[float, _P("rel.", "inflammation above which a site reads as lesion (edema)", low=0, high=100)] = 0.03
+    edema_threshold: Annotated[float, _P("rel.", "edema (swelling state) above which a site reads as lesion", low=0, high=100)] = 0.3
     sd_min_days: Annotated[int, _P("days", "earliest scan day at which stable disease counts for best response",
                                    low=0, high=365, source="RECIST 1.1 (Eisenhauer et al. 2009): protocol-set minimum, commonly 6-8 weeks")] = 42
     cytokine_per_kill: Annotated[float, _P("index per (share of burden killed per day)", "systemic cytokine produced by tumour killing",
@@ -287,6 +298,11 @@ class CARTScenario(Scenario):
             raise ScenarioError(
                 f"parameter width/height: lattice {self.width}x{self.height} holds about {cells:.0f} tumour cells "
                 f"at lesion_fraction {self.lesion_fraction:g}; allowed: width and height >= {need} (>= {MIN_TUMOR_CELLS} tumour cells)")
+        last_infusion = (self.infusions - 1) * self.reinfusion_interval_days
+        if last_infusion >= self.days:
+            raise ScenarioError(
+                f"parameter infusions: {self.infusions} infusions every {self.reinfusion_interval_days} days need day "
+                f"{last_infusion} but the run ends on day {self.days}; allowed: (infusions - 1) x reinfusion_interval_days < days")
 
     def to_toml(self) -> str:
         """The scenario as a flat TOML document (round-trips through load_scenario)."""
@@ -396,16 +412,19 @@ def coerce(name: str, value: Any) -> Any:
     return value
 
 
-def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``["dose=1e8", "route=intratumoral"]`` -> ``{"dose": 1e8, ...}`` (names checked, values coerced)."""
+def parse_overrides(items: Iterable[str], flag: str = "--set") -> dict[str, Any]:
+    """``["dose=1e8", "route=intratumoral"]`` -> ``{"dose": 1e8, ...}`` (names checked, values coerced).
+
+    ``flag`` names the command-line option in messages (``--set``, ``--control``).
+    """
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep:
-            raise ScenarioError(f"--set {item}: expected name=value, e.g. --set dose=2.5e8")
+            raise ScenarioError(f"{flag} {item}: expected name=value, e.g. {flag} dose=2.5e8")
         if name not in CARTScenario.parameter_names():
-            raise ScenarioError(f"--set {item}: unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
+            raise ScenarioError(f"{flag} {item}: unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
         out[name] = coerce(name, value)
     return out
 

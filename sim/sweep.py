@@ -273,7 +273,9 @@ def run_one(index: int, replicate: int, params: dict[str, Any], varied: list[str
     summary = run(CARTScenario(**params)).summary
     row = {"run": index, "replicate": replicate, "seed": params["seed"]}
     row.update({f"param_{name}": params[name] for name in varied})
-    row.update({k: v for k, v in summary.items() if k not in row and not isinstance(v, list | dict)})
+    # None (e.g. no response_day without a response) is stored as NaN, so every part has the same column types
+    row.update({k: float("nan") if v is None else v for k, v in summary.items()
+                if k not in row and not isinstance(v, list | dict)})
     row["responded"] = int(summary["best_response"] in ("CR", "PR"))
     row["model_version"] = model_version()
     return row

@@ -26,7 +26,7 @@ class Phenotype(IntEnum):
     """CAR-T differentiation state."""
 
     EFFECTOR = 0   # kills and divides on antigen
-    MEMORY = 1     # quiescent, long-lived; re-activates to effector on antigen
+    MEMORY = 1     # quiescent, tissue-resident, long-lived; re-activates to effector on antigen
     EXHAUSTED = 2  # no killing, no division, short-lived
 
 
@@ -40,8 +40,9 @@ class CARTCell(CellAgent):
       1. die with the phenotype's hourly probability (``*_half_life_days``);
       2. engage an adjacent cell carrying antigen (``engage``); on a kill,
          maybe divide (``divide``);
-      3. otherwise effectors may become memory (``memory_after_days``) and the
-         cell moves (``move``).
+      3. otherwise effectors may become memory (``memory_after_days``); effector
+         and exhausted cells move (``move``), memory cells stay where they are as
+         tissue-resident sentinels and re-activate when antigen comes within reach.
     """
 
     def __init__(self, model, cell, divisions_left: int, exhaustion: float = 0.0,
@@ -66,7 +67,8 @@ class CARTCell(CellAgent):
             return
         if self.phenotype == Phenotype.EFFECTOR and self.random.random() < m.memory_probability:
             self.phenotype = Phenotype.MEMORY
-        self.move()
+        if self.phenotype != Phenotype.MEMORY:
+            self.move()
 
     def engage(self) -> bool:
         """Engage one adjacent antigen-bearing cell; return True if one was in reach.

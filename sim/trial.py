@@ -22,21 +22,34 @@ Screening: a biopsy of the seeded lesion (``BIOPSY_CORES`` disks of radius
 ``BIOPSY_RADIUS`` sites at random tumour sites) is called eligible when at least ``eligibility_share`` of its
 tumour cells reach ``eligibility_ihc`` (the IHC call). Screen failures are counted, not
 treated. The trial summary gives ORR and DCR with Wilson 95% CIs
-(``statsmodels.stats.proportion.proportion_confint``). Per-patient seeds are spawned
-from ``numpy.random.SeedSequence(seed)``, so results never depend on the worker count.
+(``statsmodels.stats.proportion.proportion_confint``) and the time-to-event
+outcomes of :mod:`sim.survival` (Kaplan-Meier PFS and DoR). Per-patient seeds are
+spawned from ``numpy.random.SeedSequence(seed)``, so results never depend on the
+worker count.
+
+Two-arm trials (``control``): the same screened population (the same patients
+and seeds as the single-arm trial with that seed) is screened against the
+scenario's target; the eligible are randomised ``ratio`` (experimental:control)
+in permuted blocks and each is treated in its arm only. The summary holds the
+screening keys, each arm's outcome keys under its name (``experimental``,
+``control``), the ORR difference with its Newcombe 95% CI and the PFS hazard
+ratio (Cox) with its 95% CI and log-rank p. A control arm changes treatment
+parameters only (route, dose, product, schedule; ``dose=0`` is an untreated
+arm), never the patients or the follow-up (``SAME_IN_BOTH_ARMS``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 from tqdm import tqdm
 
-from sim import guard, tables
+from sim import guard, survival, tables
 from sim.scenario import CARTScenario, ScenarioError
 from sim.sweep import process_pool, stop_pool
 
@@ -62,6 +75,9 @@ class TrialResult:
     summary: dict
     courses: dict[int, pd.DataFrame]
     """Scan series per treated patient (day, % change of the apparent diameter, call)."""
+    arms: dict[str, "TrialResult"] = field(default_factory=dict)
+    """A two-arm trial's arms by name (``experimental``, ``control``), each with its own
+    patients, summary and courses; empty for a single-arm trial."""
 
 
 def sample_patients(scenario: CARTScenario, n: int, seed: int) -> list[dict]:
@@ -102,15 +118,13 @@ TRAITS = ["antigen_negative_fraction", "antigen_density_scale", "suppression", "
 SAMPLED_ONLY = ["antigen_negative_fraction", "antigen_density_scale", "stroma_scale", "tcell_fitness", "seed"]
 """Traits drawn per patient without reference to the scenario's value: a scenario's (or
 ``--set``) value of these is not used by a trial (the others are the population's centre)."""
-OUTCOMES = {"best_response": None, "best_pct_change": float("nan"), "pseudo_progression": False, "relapse": False,
-            "normal_cells_killed_fraction": float("nan"), "crs_grade": 0}
-"""Outcome columns of every patients table, with the values screen failures get."""
 
 
 class TrialInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM during a trial; ``partial`` holds the patients that finished."""
+    """Ctrl-C or SIGTERM during a trial; ``partial`` holds the patients that finished (a
+    single-arm trial) or is None (a two-arm trial, whose arms are only set once all are screened)."""
 
-    def __init__(self, partial: "TrialResult", cause: KeyboardInterrupt):
+    def __init__(self, partial: "TrialResult | None", cause: KeyboardInterrupt):
         super().__init__()
         self.partial, self.cause = partial, cause
 
@@ -145,16 +159,27 @@ def biopsy(model, rng: np.random.Generator) -> float:
     return float(np.mean(tissue.antigen[sampled] >= target["eligibility_ihc"]))
 
 
-def treat_patient(params: dict) -> dict:
-    """Screen one patient and, if eligible, treat; the row of the patients table."""
+def _screening(model) -> dict:
+    """The screening columns of a patient's row: biopsy share and eligibility."""
+    share = biopsy(model, np.random.default_rng(model.scenario.seed))
+    eligible = share >= tables.targets()[model.scenario.target]["eligibility_share"]
+    return {"biopsy_positive_share": round(share, 4), "eligible": bool(eligible)}
+
+
+def screen_patient(params: dict) -> dict:
+    """Screen one patient (no treatment); the screening columns of its row."""
+    from sim.model import CARTModel
+
+    return _screening(CARTModel(CARTScenario(**params)))
+
+
+def treat_patient(params: dict, screen: bool = True) -> dict:
+    """Screen one patient and, if eligible, treat (``screen=False``: treat a patient screened before)."""
     from sim.model import CARTModel, complete
 
-    scenario = CARTScenario(**params)
-    model = CARTModel(scenario)
-    share = biopsy(model, np.random.default_rng(scenario.seed))
-    eligible = share >= tables.targets()[scenario.target]["eligibility_share"]
-    row = {"biopsy_positive_share": round(share, 4), "eligible": bool(eligible)}
-    if eligible:
+    model = CARTModel(CARTScenario(**params))
+    row = _screening(model) if screen else {}
+    if not screen or row["eligible"]:
         result = complete(model)
         row.update({k: v for k, v in result.summary.items() if not isinstance(v, list | dict)})
         base = result.scans.apparent_mm.iloc[0]
@@ -164,44 +189,132 @@ def treat_patient(params: dict) -> dict:
     return row
 
 
+ARMS = ("experimental", "control")
+"""Arm names of a two-arm trial: the scenario under test and its ``--control`` variant."""
+SAME_IN_BOTH_ARMS = ("site", "lesion_fraction", "days", "width", "height", *TRAITS)
+"""Parameters a control arm may not change: the patients, the lattice and the follow-up are shared."""
+MAX_RATIO = 10
+"""Largest allocation number in ``--ratio A:B``."""
+
+
+def parse_ratio(text: str) -> tuple[int, int]:
+    """``"2:1"`` -> (2, 1): experimental to control allocation, whole numbers 1..``MAX_RATIO``."""
+    a, sep, b = str(text).partition(":")
+    if sep and a.strip().isdigit() and b.strip().isdigit() and 1 <= int(a) <= MAX_RATIO and 1 <= int(b) <= MAX_RATIO:
+        return int(a), int(b)
+    raise ScenarioError(f"--ratio {text}: allowed: A:B with whole numbers 1-{MAX_RATIO} "
+                        "(experimental:control), e.g. 1:1 or 2:1")
+
+
+def check_control(scenario: CARTScenario, control: dict) -> CARTScenario:
+    """The control arm's scenario: ``scenario`` with ``control`` applied; ScenarioError if unusable."""
+    if not control:
+        raise ScenarioError("--control: give at least one NAME=VALUE, e.g. --control route=intravenous")
+    shared = sorted(set(control) & set(SAME_IN_BOTH_ARMS))
+    if shared:
+        raise ScenarioError(f"--control {shared[0]}={control[shared[0]]}: {shared[0]} describes the patients or "
+                            f"the follow-up and is the same in both arms; allowed: treatment parameters "
+                            f"(route, dose, car_affinity, infusions, ...)")
+    arm = scenario.replace(**control)
+    if arm.params() == scenario.params():
+        raise ScenarioError(f"--control {' '.join(f'{k}={v}' for k, v in control.items())}: the control arm equals "
+                            "the experimental arm; allowed: a value that differs from the scenario's")
+    return arm
+
+
+def randomise(n: int, ratio: tuple[int, int], seed: int) -> list[str]:
+    """Arms of ``n`` enrolled patients in order: permuted blocks of ``sum(ratio)`` (A experimental, B control).
+
+    Drawn from a stream of its own (``SeedSequence((seed, 1))``), so the patients' traits and
+    seeds (``SeedSequence(seed).spawn``) do not depend on the ratio.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence((seed, 1)))
+    block = [ARMS[0]] * ratio[0] + [ARMS[1]] * ratio[1]
+    arms: list[str] = []
+    while len(arms) < n:
+        arms.extend(rng.permutation(block).tolist())
+    return arms[:n]
+
+
+def _map(pool, fn, jobs: list[dict], bar, done: dict[int, dict]) -> list[dict]:
+    """``fn`` over ``jobs`` on ``pool``, results in job order, the bar advanced as each finishes;
+    ``done`` holds the results by job index as they come (what is kept if the trial is stopped)."""
+    futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+    for future in cf.as_completed(futures):
+        done[futures[future]] = future.result()
+        bar.update()
+    return [done[i] for i in range(len(jobs))]
+
+
 def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int | None = None,
-              progress: bool = True) -> TrialResult:
+              progress: bool = True, control: dict | None = None, ratio: tuple[int, int] = (1, 1)) -> TrialResult:
     """Sample, screen and treat ``patients`` virtual patients on ``workers`` processes.
 
-    Ctrl-C (or SIGTERM through the command line) raises :class:`TrialInterrupted`
-    carrying the patients that finished; the worker processes are ended.
+    With ``control`` (parameter overrides, e.g. ``{"route": "intravenous"}``) the trial has two
+    arms: all patients are screened against the scenario's target, the eligible are randomised
+    ``ratio`` (experimental:control) in permuted blocks, and each is treated in its arm only.
+    Ctrl-C (or SIGTERM through the command line) raises :class:`TrialInterrupted` carrying
+    the patients that finished (single-arm trials); the worker processes are ended.
     """
     workers = check_trial(scenario, patients, seed, workers)
+    control_scenario = check_control(scenario, control) if control is not None else None
     traits = sample_patients(scenario, patients, seed)
     jobs = [{**scenario.params(), **{k: p[k] for k in TRAITS}} for p in traits]
-    for job in jobs:
+    control_jobs = [{**job, **control} for job in jobs] if control is not None else []
+    for job in jobs + control_jobs:
         CARTScenario(**job)  # validate every patient before any runs
-    rows: dict[int, dict] = {}
+    done: dict[int, dict] = {}
     pool = process_pool(workers)
     try:
         with tqdm(total=patients, unit="patient", desc=f"trial {scenario.target}", disable=not progress) as bar:
-            futures = {pool.submit(treat_patient, job): i for i, job in enumerate(jobs)}
-            for future in cf.as_completed(futures):
-                rows[futures[future]] = future.result()
-                bar.update()
+            if control is None:
+                rows = _map(pool, treat_patient, jobs, bar, done)
+            else:
+                rows = _map(pool, screen_patient, jobs, bar, done)
+                enrolled = [i for i, row in enumerate(rows) if row["eligible"]]
+                arms = dict(zip(enrolled, randomise(len(enrolled), ratio, seed)))
+                bar.total += len(enrolled)
+                bar.refresh()
+                treated = _map(pool, partial(treat_patient, screen=False),
+                               [control_jobs[i] if arms[i] == "control" else jobs[i] for i in enrolled], bar, {})
+                rows = [{**row, "arm": arms.get(i)} for i, row in enumerate(rows)]
+                for i, row in zip(enrolled, treated):
+                    rows[i].update(row)
     except KeyboardInterrupt as stop:
         stop_pool(pool)
-        raise TrialInterrupted(_result([traits[i] for i in sorted(rows)], rows, scenario), stop) from None
+        kept = _single_arm([traits[i] for i in sorted(done)], done, scenario) if control is None else None
+        raise TrialInterrupted(kept, stop) from None
     except BaseException:
         stop_pool(pool)
         raise
     pool.shutdown()
-    return _result(traits, rows, scenario)
+    if control is None:
+        return _single_arm(traits, dict(enumerate(rows)), scenario)
+    table, courses = _table(traits, dict(enumerate(rows)))
+    arms = {}
+    for name, arm_scenario in zip(ARMS, (scenario, control_scenario)):
+        arm_table = table[table.arm == name]
+        arms[name] = TrialResult(arm_table, outcome_summary(arm_table, arm_scenario),
+                                 {i: c for i, c in courses.items() if i in set(arm_table.patient)})
+    summary = {**screening_summary(table), "ratio": f"{ratio[0]}:{ratio[1]}", "control_overrides": dict(control),
+               **{name: arm.summary for name, arm in arms.items()},
+               **compare(arms["experimental"].patients, arms["control"].patients)}
+    return TrialResult(table, summary, courses, arms)
 
 
-def _result(traits: list[dict], rows: dict[int, dict], scenario: CARTScenario) -> TrialResult:
-    """The TrialResult of the patients in ``traits`` (their rows by patient index)."""
-    records = [{**t, **OUTCOMES, **rows[t["patient"]]} for t in traits]
-    table = pd.DataFrame(records) if records else pd.DataFrame(columns=["patient", "eligible", *OUTCOMES])
+def _table(traits: list[dict], rows: dict[int, dict]) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
+    """The patients table of ``traits`` (rows by patient index) and the scan courses of the treated."""
+    records = [{**t, **rows[t["patient"]]} for t in traits]
+    table = pd.DataFrame(records) if records else pd.DataFrame(columns=["patient", "eligible"])
     table["eligible"] = table["eligible"].astype(bool)
     courses = {int(r.patient): pd.DataFrame({"day": r.course_days, "pct": r.course_pct, "call": r.course_calls})
                for r in table.itertuples() if r.eligible}
-    table = table.drop(columns=[c for c in ("course_days", "course_pct", "course_calls") if c in table])
+    return table.drop(columns=[c for c in ("course_days", "course_pct", "course_calls") if c in table]), courses
+
+
+def _single_arm(traits: list[dict], rows: dict[int, dict], scenario: CARTScenario) -> TrialResult:
+    """The TrialResult of a single-arm trial of the patients in ``traits``."""
+    table, courses = _table(traits, rows)
     return TrialResult(table, summarize_trial(table, scenario), courses)
 
 
@@ -213,11 +326,24 @@ def wilson(successes: int, n: int) -> list[float]:
     return [round(float(low), 4), round(float(high), 4)]
 
 
-def summarize_trial(table: pd.DataFrame, scenario: CARTScenario) -> dict:
-    """The trial summary keys of DESIGN.md, plus rates of relapse and screen failure."""
-    treated = table[table.eligible]
+def screening_summary(table: pd.DataFrame) -> dict:
+    """Screened, enrolled and the screen-failure rate of the whole trial."""
+    n = int(table.eligible.sum())
+    return {"n_screened": int(len(table)), "n_enrolled": n,
+            "screen_failure_rate": round(1 - n / len(table), 4) if len(table) else 0.0}
+
+
+OUTCOME_COLUMNS = ["best_response", "normal_cells_killed_fraction", "crs_grade", "pseudo_progression", "relapse",
+                   "pfs_days", "progressed", "response_day", "dor_days"]
+"""Per-patient outcome columns the trial summary reads."""
+
+
+def outcome_summary(treated: pd.DataFrame, scenario: CARTScenario) -> dict:
+    """Outcome keys of DESIGN.md for the treated patients of one arm: response, toxicity, time to event."""
     n = len(treated)
-    counts = {k: int((treated.best_response == k).sum()) for k in ("CR", "PR", "SD", "PD", "NE")}
+    if n == 0:  # nobody treated: the outcome columns may be missing altogether
+        treated = pd.DataFrame(columns=OUTCOME_COLUMNS)
+    counts = {k: int((treated.best_response == k).sum()) if n else 0 for k in ("CR", "PR", "SD", "PD", "NE")}
     responders = counts["CR"] + counts["PR"]
     controlled = responders + counts["SD"]
     target = tables.targets()[scenario.target]
@@ -226,9 +352,7 @@ def summarize_trial(table: pd.DataFrame, scenario: CARTScenario) -> dict:
     severe = int(((treated.crs_grade >= 3) | on_target_off_tumour).sum()) if n else 0
     return {
         "target": scenario.target, "site": scenario.site, "route": scenario.route, "dose": scenario.dose,
-        "n_screened": int(len(table)),
         "n_enrolled": n,
-        "screen_failure_rate": round(1 - n / len(table), 4) if len(table) else 0.0,
         "orr": round(responders / n, 4) if n else 0.0,
         "orr_ci95": wilson(responders, n),
         "dcr": round(controlled / n, 4) if n else 0.0,
@@ -238,6 +362,25 @@ def summarize_trial(table: pd.DataFrame, scenario: CARTScenario) -> dict:
         "pseudo_progression_rate": round(float(treated.pseudo_progression.mean()), 4) if n else 0.0,
         "severe_toxicity_rate": round(severe / n, 4) if n else 0.0,
         "relapse_rate": round(float(treated.relapse.mean()), 4) if n else 0.0,
+        **survival.pfs_summary(treated, scenario.days),
         "reference_orr": [target["orr_low"], target["orr_high"]],
         "reference": target["clinical"],
     }
+
+
+def summarize_trial(table: pd.DataFrame, scenario: CARTScenario) -> dict:
+    """The single-arm trial summary: screening, then the outcomes of the treated."""
+    return {**screening_summary(table), **outcome_summary(table[table.eligible], scenario)}
+
+
+def compare(experimental: pd.DataFrame, control: pd.DataFrame) -> dict:
+    """Experimental vs control: ORR difference with its Newcombe 95% CI (statsmodels), PFS hazard
+    ratio with 95% CI and log-rank p (:func:`sim.survival.compare_arms`)."""
+    n1, n2 = len(experimental), len(control)
+    difference, ci = None, [None, None]
+    if n1 and n2:
+        r1, r2 = (int(t.best_response.isin(["CR", "PR"]).sum()) for t in (experimental, control))
+        difference = round(r1 / n1 - r2 / n2, 4)
+        low, high = confint_proportions_2indep(r1, n1, r2, n2, method="newcomb", compare="diff")
+        ci = [round(float(low), 4), round(float(high), 4)]
+    return {"orr_difference": difference, "orr_difference_ci95": ci, **survival.compare_arms(experimental, control)}

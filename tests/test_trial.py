@@ -10,9 +10,10 @@ from statsmodels.stats.proportion import proportion_confint
 from sim import load_scenario, run
 from sim.model import CARTModel
 from sim.scenario import preset_files
-from sim.trial import biopsy, run_trial, wilson
+from sim.trial import biopsy, parse_ratio, randomise, run_trial, summarize_trial, wilson
 
 import numpy as np
+import pandas as pd
 
 SMALL = {"width": 50, "height": 50, "days": 28}
 
@@ -73,12 +74,36 @@ def test_cli_trial_writes_outputs(tmp_path):
             "pseudo_progression_rate", "severe_toxicity_rate"]
     assert set(keys) <= set(summary) and summary["n_screened"] == 6
     assert {f.name for f in out.iterdir()} == {"patients.parquet", "summary.json", "waterfall.png", "spider.png",
-                                               "swimmer.png"}
+                                               "swimmer.png", "km.png"}
+    time_to_event = ["pfs_median_days", "pfs_median_ci95", "dor_median_days", "pfs_rate_6m", "pfs_rate_12m"]
+    assert set(time_to_event) <= set(summary) and summary["pfs_rate_6m"] is None      # 28-day horizon
+    patients = pd.read_parquet(out / "patients.parquet")
+    assert {"pfs_days", "progressed", "dor_days", "response_day"} <= set(patients)
 
 
 @pytest.mark.parametrize("args", [["gastric-cldn18-iv", "--patients", "0"], ["no-such-scenario", "--patients", "5"],
                                   ["gastric-cldn18-iv", "--patients", "5", "--workers", "0"],
-                                  ["gastric-cldn18-iv"]], ids=lambda a: " ".join(a))
+                                  ["gastric-cldn18-iv"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "route"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "roote=intravenous"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "route=nowhere"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "dose=-1"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "route=intravenous"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "suppression=0.9"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "days=30"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "no-such-preset"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "gastric-cldn18-iv"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "gastric-peritoneal-ip"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "dose=0", "--ratio", "0:1"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "dose=0", "--ratio", "2"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--control", "dose=0", "--ratio", "a:b"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--ratio", "2:1"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--set", "infusions=4"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--set", "infusions=0"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--set", "reinfusion_interval_days=2"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--set", "infusions=3", "--set", "days=56"],
+                                  ["gastric-cldn18-iv", "--patients", "5", "--set", "first_scan_day=0"]],
+                         ids=lambda a: " ".join(a))
 def test_bad_trial_input_exit_2_nothing_written(tmp_path, args):
     out = tmp_path / "t"
     p = subprocess.run([sys.executable, "-m", "sim.cli", "trial", *args, "--out", str(out)],
@@ -99,7 +124,7 @@ def test_trial_with_nobody_enrolled_gives_a_valid_summary(tmp_path):
     assert main(["trial", "gastric-cldn18-iv", "--patients", "1", "--seed", "0", "--set", "days=7",
                  "--set", "width=50", "--set", "height=50", "--set", "antigen_negative_fraction=1",
                  "--out", str(out), "--json"]) == 0
-    assert (out / "waterfall.png").exists()
+    assert json.loads((out / "summary.json").read_text())["n_enrolled"] == 0
 
 
 def test_trial_ending_before_the_first_scan_counts_not_evaluable():
@@ -128,3 +153,79 @@ def test_cli_warns_that_sampled_traits_are_not_used(tmp_path, capsys, monkeypatc
           "--set", "antigen_negative_fraction=1", "--out", str(tmp_path / "t")])
     warning = capsys.readouterr().err.splitlines()[0]
     assert warning.startswith("cartsim: warning: trial: tcell_fitness, antigen_negative_fraction are drawn per patient")
+
+
+def test_control_arm_from_a_preset_is_its_treatment_difference():
+    from sim.cli import _control
+
+    overrides = {"width": 50, "height": 50}
+    ip = load_scenario("gastric-peritoneal-ip", overrides)
+    assert _control(["gastric-peritoneal-iv"], ip, overrides) == {"route": "intravenous"}
+    assert _control(["gastric-peritoneal-iv", "dose=5e8"], ip, overrides) == {"route": "intravenous", "dose": 5e8}
+
+
+def test_ratio_and_block_randomisation():
+    assert parse_ratio("2:1") == (2, 1) and parse_ratio(" 1 : 1 ") == (1, 1)
+    arms = randomise(9, (2, 1), seed=3)
+    assert arms.count("experimental") == 6 and arms.count("control") == 3
+    assert all(arms[i:i + 3].count("control") == 1 for i in range(0, 9, 3))      # permuted blocks of 3
+    assert randomise(9, (2, 1), seed=3) == arms and randomise(30, (1, 1), seed=4) != randomise(30, (1, 1), seed=5)
+
+
+def test_two_arm_trial_randomises_the_same_screened_patients():
+    scenario = load_scenario("gastric-cldn18-iv", {**SMALL, "days": 56})
+    single = run_trial(scenario, 12, seed=6, workers=2, progress=False)
+    trial = run_trial(scenario, 12, seed=6, workers=2, progress=False, control={"dose": 0.0}, ratio=(1, 1))
+    p, s = trial.patients, trial.summary
+    shared = ["patient", "seed", "antigen_negative_fraction", "biopsy_positive_share", "eligible"]
+    assert p[shared].equals(single.patients[shared])                         # same population, same screening
+    assert set(p[p.eligible].arm) == {"experimental", "control"} and p[~p.eligible].arm.isna().all()
+    experimental = p[p.arm == "experimental"]
+    assert experimental.drop(columns="arm").reset_index(drop=True).equals(
+        single.patients[single.patients.patient.isin(experimental.patient)].reset_index(drop=True)[
+            experimental.drop(columns="arm").columns])                        # experimental arm = single-arm runs
+    assert s["experimental"]["n_enrolled"] + s["control"]["n_enrolled"] == s["n_enrolled"] == int(p.eligible.sum())
+    assert s["control"]["dose"] == 0.0 and s["control"]["orr"] == 0.0
+    assert {"hazard_ratio", "hazard_ratio_ci95", "logrank_p", "orr_difference", "orr_difference_ci95"} <= set(s)
+    assert s["orr_difference"] == pytest.approx(s["experimental"]["orr"] - s["control"]["orr"], abs=1e-4)
+    assert set(trial.arms) == {"experimental", "control"}
+    assert all(set(arm.courses) == set(arm.patients.patient) for arm in trial.arms.values())
+
+
+def test_cli_two_arm_trial_writes_both_arms(tmp_path):
+    out = tmp_path / "t"
+    p = subprocess.run([sys.executable, "-m", "sim.cli", "trial", "gastric-cldn18-iv", "--patients", "8",
+                        "--set", "width=50", "--set", "height=50", "--set", "days=56", "--workers", "2",
+                        "--control", "dose=0", "--ratio", "1:1", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "hazard ratio" in p.stdout and "experimental" in p.stdout and "control" in p.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ratio"] == "1:1" and summary["control_overrides"] == {"dose": 0.0}
+    assert {"km.png", "waterfall-experimental.png", "waterfall-control.png"} <= {f.name for f in out.iterdir()}
+
+
+def test_summary_of_a_trial_without_eligible_patients():
+    table = pd.DataFrame({"patient": [0, 1], "eligible": [False, False], "biopsy_positive_share": [0.1, 0.0]})
+    s = summarize_trial(table, load_scenario("gastric-cldn18-iv"))
+    assert s["n_enrolled"] == 0 and s["screen_failure_rate"] == 1.0 and s["orr"] == 0.0
+    assert s["pfs_median_days"] is None and s["pfs_rate_6m"] is None and s["n_progressed"] == 0
+
+
+def test_cli_trial_without_eligible_patients_reports_and_writes(tmp_path):
+    out = tmp_path / "t"
+    p = subprocess.run([sys.executable, "-m", "sim.cli", "trial", "gastric-cldn18-iv", "--patients", "2", "--seed", "0",
+                        "--set", "width=50", "--set", "height=50", "--set", "days=28", "--workers", "1",
+                        "--control", "dose=0", "--out", str(out), "--json"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert summary["n_enrolled"] == 0 and summary["hazard_ratio"] is None and summary["orr_difference"] is None
+    assert {f.name for f in out.iterdir()} == {"patients.parquet", "summary.json", "km.png"}
+
+
+def test_two_arm_trial_identical_for_one_and_two_workers():
+    scenario = load_scenario("gastric-peritoneal-ip", SMALL)
+    one = run_trial(scenario, 8, seed=5, workers=1, progress=False, control={"route": "intravenous"}, ratio=(2, 1))
+    two = run_trial(scenario, 8, seed=5, workers=2, progress=False, control={"route": "intravenous"}, ratio=(2, 1))
+    assert one.patients.equals(two.patients) and one.summary == two.summary
+    assert set(one.patients.arm.dropna()) == {"experimental", "control"}

@@ -23,6 +23,7 @@ from sim import tables
 from sim.imaging import assess
 from sim.plots import CALL_COLOURS, NEGATIVE_COLOUR, draw_lattice
 from sim.scenario import preset_files
+from sim.schedule import is_scan_day
 from sim.viz.comparison import FROM_PRESET, NONE, Comparison
 
 FIELDS = ["none", "suppression", "chemokine", "inflammation"]
@@ -62,8 +63,10 @@ def course_figure(model: Comparison) -> Figure:
         cart.plot(ts.day, ts.cart_lesion, style, color="#00a040", label=f"lesion, {short}")
         blood.semilogy(ts.day, ts.cart_blood.clip(lower=1), style, color="#b2182b", lw=1, label=f"blood, {short}")
         escape.plot(ts.day, 100 * ts.antigen_negative_fraction, style, color=NEGATIVE_COLOUR, label=short)
-    for scan_day in range(0, int(max(model.day, 1)) + 1, next(iter(model.arms.values())).scenario.scan_interval_days):
-        size.axvline(scan_day, color="0.85", lw=0.8, zorder=0)
+    first = next(iter(model.arms.values())).scenario
+    for scan_day in range(int(max(model.day, 1)) + 1):
+        if is_scan_day(scan_day, first):
+            size.axvline(scan_day, color="0.85", lw=0.8, zorder=0)
     size.set_title("lesion: longest diameter (mm); scans marked")
     cart.set_title("CAR-T cells: lesion (lattice, green) and blood (patient, red, log)")
     blood.legend(fontsize=7, loc="upper right")
@@ -124,15 +127,17 @@ def _select(label: str, values: list, value=FROM_PRESET) -> dict:
 
 def model_params() -> dict:
     """The controls: a preset, overrides (default: keep the preset's value), a comparison, seed, speed."""
-    routes, targets = list(tables.routes()), list(tables.targets())
+    routes, targets, products = list(tables.routes()), list(tables.targets()), list(tables.products())
     return {
         "preset": {"type": "Select", "label": "scenario preset", "value": "gastric-peritoneal-iv",
                    "values": ["default", *preset_files()]},
         "compare": {"type": "Select", "label": "compare side by side with", "value": "route:intraperitoneal",
-                    "values": [NONE, *[f"route:{r}" for r in routes], *[f"target:{t}" for t in targets]]},
+                    "values": [NONE, *[f"route:{r}" for r in routes], *[f"target:{t}" for t in targets],
+                               *[f"product:{p}" for p in products]]},
         "target": _select("target antigen", targets),
         "site": _select("lesion site", list(tables.sites())),
         "route": _select("delivery route", routes),
+        "product": _select("CAR-T product", products),
         "dose": _select("dose (CAR-T cells)", [0.0, 3e7, 1e8, 2.5e8, 1e9, 3e9]),
         "antigen_negative_fraction": _select("antigen-negative share at start", [0.0, 0.05, 0.1, 0.2, 0.3, 0.5]),
         "suppression": _select("microenvironment suppression", [0.0, 0.25, 0.5, 0.75, 1.0]),

@@ -1,5 +1,5 @@
 """The model the browser app steps: one scenario, optionally run side by side with a
-second route (or target) on the same seed.
+second route (or target, or CAR-T product) on the same seed.
 
 The teaching point of cartsim is that the route and the target decide the
 outcome; two CAR-T models built from the same scenario and seed differ only in
@@ -23,7 +23,7 @@ class Comparison(Model):
 
     Args:
         preset: scenario preset name (``cartsim scenarios``) or "default".
-        compare: ``"route:NAME"`` or ``"target:NAME"`` for arm B, or "(none)".
+        compare: ``"route:NAME"``, ``"target:NAME"`` or ``"product:NAME"`` for arm B, or "(none)".
         hours_per_step: simulated hours per step of the app (one drawn frame).
         **choices: parameter overrides; values equal to ``FROM_PRESET`` are ignored.
 
@@ -66,5 +66,6 @@ class Comparison(Model):
 
 
 def _label(scenario) -> str:
-    """Short name of an arm: target / site / route."""
-    return f"{scenario.target} / {scenario.site} / {scenario.route}"
+    """Short name of an arm: target / site / route (and the product when it is not the conventional one)."""
+    product = "" if scenario.product == "second_generation" else f" / {scenario.product}"
+    return f"{scenario.target} / {scenario.site} / {scenario.route}{product}"
