@@ -1,23 +1,29 @@
 """The ``cartsim`` command line: ``run``, ``trial``, ``sweep``, ``viz`` and ``scenarios``.
 
-Bad input (a parameter, a scenario, a flag) stops with one line on stderr that
-names it, the value and what is allowed, exit status 2, and nothing written.
-Outputs are written to a temporary folder next to ``--out`` and moved into
-place only when complete.
+Bad input (a parameter, a scenario, a flag, an ``--out`` that cannot be written,
+a job too large for this machine) stops with one line on stderr that names it,
+the value and what is allowed, exit status 2, and nothing written; every such
+check is made before any simulation starts. Outputs are written to a staging
+folder next to ``--out`` and moved into place only when complete
+(``sim.outdir``). SIGTERM is handled like Ctrl-C: work stops, finished results
+are kept, worker processes are ended.
+
+Only the modules a command needs are imported, so ``cartsim --help`` and
+``cartsim scenarios`` start without loading Mesa, pandas or matplotlib.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import shutil
+import signal
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
 
-from sim.scenario import CARTScenario, ScenarioError, load_scenario, parse_overrides, preset_description, preset_files
+from sim import outdir
+from sim.errors import ScenarioError
 
 EXIT_BAD_INPUT = 2
 
@@ -86,8 +92,26 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
                         help="override a parameter, e.g. --set dose=5e8 (repeatable)")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (finished results kept, workers ended)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``cartsim`` console script."""
+    """Entry point of the ``cartsim`` console script (SIGTERM handled like Ctrl-C while it runs)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _command(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _command(argv: list[str] | None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command == "scenarios":
@@ -102,37 +126,62 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, ScenarioError) as err:
         print(f"cartsim: {err}" if not str(err).startswith("cartsim") else str(err), file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("cartsim: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        print(f"cartsim: {_stopped(err)}; nothing was written", file=sys.stderr)
+        return _interrupted_status(err)
+    except OSError as err:  # the disk filled up or a folder vanished while writing: one line, not a traceback
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"cartsim: cannot write the outputs: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
+
+
+def _stopped(err: KeyboardInterrupt) -> str:
+    return "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+
+
+def _interrupted_status(err: KeyboardInterrupt) -> int:
+    return 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
 
 
 def _scenarios(args) -> int:
     if args.parameters:
+        from sim.scenario import CARTScenario
+
         print("\n".join(CARTScenario.describe()))
         return 0
-    print(f"{'default':28s} built-in defaults: {CARTScenario().target} lesion in the {CARTScenario().site}, "
-          f"{CARTScenario().route} (the scenario `cartsim run` uses)")
+    from sim.presets import preset_description, preset_files
+
+    print(f"{'default':28s} built-in defaults (`cartsim scenarios --parameters` lists them); "
+          "the scenario `cartsim run` uses without a name")
     for name, path in preset_files().items():
         print(f"{name:28s} {preset_description(path)}")
     return 0
 
 
+def _default_out(prefix: str) -> Path:
+    """``./cartsim-out/PREFIX-TIME``; staging moves a result to ``-2``, ``-3`` if taken meanwhile."""
+    return Path("cartsim-out") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def _run(args) -> int:
+    from sim import plausibility
+    from sim.scenario import load_scenario, parse_overrides
+
     overrides = parse_overrides(args.overrides)
     if args.days is not None:
         overrides["days"] = args.days
     if args.seed is not None:
         overrides["seed"] = args.seed
-    scenario = load_scenario(args.scenario, overrides)
+    scenario = load_scenario(args.scenario, overrides)  # the model checks its memory need before stepping
     name = Path(args.scenario).stem if args.scenario else "default"
-    out = args.out or Path("cartsim-out") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    _refuse_nonempty(out)
+    out = args.out or _default_out(name)
+    outdir.check_new(out)
+    plausibility.warn(plausibility.concerns(scenario))
 
     from sim.model import run
 
     result = run(scenario, progress=not args.json)
-    _write(result, out)
+    out = _write(result, out)
     if args.json:
         print(json.dumps(result.summary))
     else:
@@ -141,7 +190,9 @@ def _run(args) -> int:
 
 
 def _trial(args) -> int:
-    from sim.trial import parse_ratio, run_trial
+    from sim import plausibility
+    from sim.scenario import load_scenario, parse_overrides
+    from sim.trial import TrialInterrupted, check_trial, ignored_overrides, parse_ratio, run_trial
 
     if args.ratio is not None and args.control is None:
         raise BadInput(f"cartsim trial: --ratio {args.ratio}: needs a control arm (--control NAME=VALUE)")
@@ -149,12 +200,26 @@ def _trial(args) -> int:
     overrides = parse_overrides(args.overrides)
     scenario = load_scenario(args.scenario, overrides)
     control = _control(args.control, scenario, overrides) if args.control is not None else None
+    check_trial(scenario, args.patients, args.seed, args.workers)
     name = Path(args.scenario).stem
-    out = args.out or Path("cartsim-out") / f"trial-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    _refuse_nonempty(out)
-    trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers, progress=not args.json,
-                      control=control, ratio=ratio)
-    files = _write_trial(trial, out)
+    out = args.out or _default_out(f"trial-{name}")
+    outdir.check_new(out)
+    plausibility.warn(plausibility.concerns(scenario))
+    if ignored := ignored_overrides(overrides):
+        plausibility.warn([f"trial: {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} drawn per patient "
+                           "from the target's population (sim/trial.py); their --set values are not used"])
+    try:
+        trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers, progress=not args.json,
+                          control=control, ratio=ratio)
+    except TrialInterrupted as stop:
+        kept = stop.partial.summary["n_screened"] if stop.partial is not None else 0
+        if kept:
+            out, _ = _write_trial(stop.partial, out)
+        where = f"kept in {out}" if kept else "nothing was written"
+        print(f"cartsim trial: {_stopped(stop.cause)}; {kept} of {args.patients} patients finished, {where}",
+              file=sys.stderr)
+        return _interrupted_status(stop.cause)
+    out, files = _write_trial(trial, out)
     if args.json:
         print(json.dumps(trial.summary))
         return 0
@@ -183,6 +248,7 @@ def _control(items: list[str], scenario: CARTScenario, overrides: dict) -> dict:
     """The control arm's overrides from ``--control`` items: NAME=VALUE, or a preset name whose
     treatment differs from the scenario's (with the same ``--set`` overrides; the patients'
     traits come from the scenario's population and are not compared)."""
+    from sim.scenario import load_scenario, parse_overrides, preset_files
     from sim.trial import TRAITS
 
     control: dict = {}
@@ -225,7 +291,7 @@ def _arm_lines(s: dict) -> list[str]:
                                                                       ("pfs_rate_12m", "12 months")) if s[k] is not None)
     dor = _median(s["dor_median_days"], s["dor_median_ci95"]) if s["cr"] + s["pr"] else "no responses"
     return [f"  ORR {100 * s['orr']:.1f}% (95% CI {100 * s['orr_ci95'][0]:.1f}-{100 * s['orr_ci95'][1]:.1f}); "
-            f"DCR {100 * s['dcr']:.1f}%; CR {s['cr']}, PR {s['pr']}, SD {s['sd']}, PD {s['pd']}",
+            f"DCR {100 * s['dcr']:.1f}%; CR {s['cr']}, PR {s['pr']}, SD {s['sd']}, PD {s['pd']}, NE {s['ne']}",
             f"  median PFS {_median(s['pfs_median_days'], s['pfs_median_ci95'])}; {s['n_progressed']} progressed"
             f"{'; progression-free ' + rates if rates else ''}",
             f"  median duration of response {dor}",
@@ -233,11 +299,11 @@ def _arm_lines(s: dict) -> list[str]:
             f"{100 * s['severe_toxicity_rate']:.0f}%, relapse {100 * s['relapse_rate']:.0f}%"]
 
 
-def _write_trial(trial, out: Path) -> list[str]:
-    """Write the trial outputs into a temporary sibling folder, then move it to ``out``; the file names."""
+def _write_trial(trial, out: Path) -> tuple[Path, list[str]]:
+    """Write the trial outputs through a staging folder; the folder they landed in and the file names."""
     from sim import plots
 
-    with _staging(out) as tmp:
+    with outdir.staging(out) as (tmp, final):
         trial.patients.to_parquet(tmp / "patients.parquet", index=False)
         (tmp / "summary.json").write_text(json.dumps(trial.summary, indent=2) + "\n")
         plots.km_curves(trial, tmp / "km.png")
@@ -248,13 +314,13 @@ def _write_trial(trial, out: Path) -> list[str]:
             plots.spider(part, tmp / f"spider{suffix}.png")
             plots.swimmer(part, tmp / f"swimmer{suffix}.png")
         files = sorted(p.name for p in tmp.iterdir())
-    return files
+    return final[0], files
 
 
 def _sweep(args) -> int:
     from concurrent.futures.process import BrokenProcessPool
 
-    from sim.sweep import finished_runs, load_sweep, run_sweep
+    from sim.sweep import SweepStopped, finished_runs, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep_file)
     out = args.out or Path("cartsim-out") / sweep.name
@@ -262,11 +328,14 @@ def _sweep(args) -> int:
     try:
         table = run_sweep(sweep, out, backend=backend, workers=args.workers, scheduler=args.scheduler,
                           resume=args.resume)
-    except (KeyboardInterrupt, BrokenProcessPool) as err:
-        why = "interrupted" if isinstance(err, KeyboardInterrupt) else "a worker process died"
+    except (KeyboardInterrupt, BrokenProcessPool, SweepStopped) as err:
+        if isinstance(err, KeyboardInterrupt):
+            why, status = _stopped(err), _interrupted_status(err)
+        else:
+            why, status = str(err) if isinstance(err, SweepStopped) else "a worker process died", 1
         print(f"cartsim sweep: {why}; {len(finished_runs(out))} of {sweep.n_runs} runs are kept in {out}; "
               f"continue with --resume", file=sys.stderr)
-        return 130 if isinstance(err, KeyboardInterrupt) else 1
+        return status
     print(f"cartsim sweep: {len(table)} runs in {out}/ (read with pandas.read_parquet); "
           f"response rate {table.responded.mean():.0%}")
     return 0
@@ -281,43 +350,41 @@ def _viz(args) -> int:
     print(f"cartsim viz: serving on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host, "--port", str(args.port),
                "--production", "--no-open", "--log-level", "warning"]
+    server = subprocess.Popen(command)
     try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the server too
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         return 0
 
 
-def _refuse_nonempty(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BadInput(f"--out {out}: exists and is not an empty folder; choose a new one "
-                       "(earlier results are never overwritten)")
-
-
-@contextlib.contextmanager
-def _staging(out: Path):
-    """A temporary sibling folder that becomes ``out`` only if everything was written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".cartsim-", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write(result, out: Path) -> None:
-    """Write all outputs of a run into ``out`` (atomically, via a staging folder)."""
+def _write(result, out: Path) -> Path:
+    """Write all outputs of a run through a staging folder; return the folder they landed in."""
     from sim import plots
 
-    with _staging(out) as tmp:
+    with outdir.staging(out) as (tmp, final):
         result.timeseries.to_csv(tmp / "timeseries.csv", index=False)
         result.scans.to_csv(tmp / "scans.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
         (tmp / "scenario.toml").write_text(result.scenario.to_toml())
         plots.timecourse(result, tmp / "timecourse.png")
         plots.lattice(result, tmp / "lattice.png")
+    return final[0]
+
+
+def _best(summary: dict, scenario) -> str:
+    """The best-response line: the call and change, or why there is no call (NE)."""
+    if summary["best_pct_change"] is None:
+        return (f"NE (not evaluable: the run ends on day {scenario.days}, before the first follow-up scan "
+                f"on day {scenario.first_scan_day})")
+    why = (f", not evaluable: no response and no stable disease by day {scenario.sd_min_days}"
+           if summary["best_response"] == "NE" else "")
+    return f"{summary['best_response']} ({summary['best_pct_change']:+.1f}% longest diameter{why})"
 
 
 def _readable(result, name: str, out: Path) -> str:
@@ -328,7 +395,7 @@ def _readable(result, name: str, out: Path) -> str:
     lines = [
         f"cartsim run: {name}: {s.target} lesion in the {s.site}, {s.route}, dose {s.dose:.3g} cells, "
         f"{s.days} days, seed {s.seed}",
-        f"  best response      {r['best_response']} ({r['best_pct_change']:+.1f}% longest diameter)"
+        f"  best response      {_best(r, s)}"
         f"{', pseudo-progression' if r['pseudo_progression'] else ''}{', relapse' if r['relapse'] else ''}",
         f"  scans              {scans}",
         f"  progression-free   {r['pfs_days']} days ({'progressed, iRECIST-confirmed' if r['progressed'] else 'censored'})"

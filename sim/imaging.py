@@ -39,7 +39,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 
-CR, PR, SD, PD = "CR", "PR", "SD", "PD"
+CR, PR, SD, PD, NE = "CR", "PR", "SD", "PD", "NE"
 _RANK = {CR: 0, PR: 1, SD: 2, PD: 3}
 
 
@@ -128,7 +128,9 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
     if the lesion grew by >= 5 mm more, and resets it if the lesion shrank back
     below the PD bar. Best overall response: the best call up to confirmed
     progression; SD counts only at or after ``sd_min_days``; an unconfirmed PD
-    at the last scan counts as PD.
+    at the last scan counts as PD. NE (not evaluable, RECIST 1.1): no follow-up
+    scan (the run ends before the first one), or only SD before ``sd_min_days``
+    and no progression; without a follow-up scan ``best_pct_change`` is None.
 
     Returns ``best_response``, ``best_pct_change`` (% change of the apparent
     diameter from baseline at its smallest follow-up before confirmed
@@ -140,11 +142,11 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
     base = scans[0]
     follow = scans[1:]
     if not follow or base.apparent_mm <= 0:
-        return {"best_response": PD if base.apparent_mm > 0 else CR, "best_pct_change": 0.0,
+        return {"best_response": NE if base.apparent_mm > 0 else CR, "best_pct_change": None,
                 "pseudo_progression": False, "relapse": False}
     nadir = base.apparent_mm
     unconfirmed_at = None
-    best = PD
+    best = None
     confirmed = False
     for scan in follow:
         scan.call = recist_call(scan.apparent_mm, base.apparent_mm, nadir)
@@ -159,8 +161,10 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
         else:
             scan.irecist, unconfirmed_at = "i" + scan.call, None
         if not confirmed and scan.call != PD and (scan.call != SD or scan.day >= sd_min_days):
-            best = min(best, scan.call, key=_RANK.get)
+            best = scan.call if best is None else min(best, scan.call, key=_RANK.get)
         nadir = min(nadir, scan.apparent_mm)
+    if best is None:
+        best = PD if any(scan.call == PD for scan in follow) else NE
 
     pseudo = False
     for i, scan in enumerate(follow):
@@ -229,6 +233,8 @@ def assess_marrow(scans: list[Scan], criteria: str) -> dict:
         relapse = relapse or (responded and scan.call == PD)
         responded = responded or scan.call in (CR, PR)
         nadir = min(nadir, scan.viable_cells)
-    change = min((100.0 * (s.viable_cells - base.viable_cells) / max(base.viable_cells, 1) for s in follow), default=0.0)
-    return {"best_response": best if follow else PD, "best_pct_change": round(change, 2),
+    if not follow:  # not evaluable, as in :func:`assess`
+        return {"best_response": NE, "best_pct_change": None, "pseudo_progression": False, "relapse": False}
+    change = min(100.0 * (s.viable_cells - base.viable_cells) / max(base.viable_cells, 1) for s in follow)
+    return {"best_response": best, "best_pct_change": round(change, 2),
             "pseudo_progression": False, "relapse": relapse}

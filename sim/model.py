@@ -40,7 +40,8 @@ from sim import imaging, schedule, survival, tables
 from sim.delivery import Delivery
 from sim.imaging import Scan
 from sim.microenv import SITE_UM, Fields
-from sim.scenario import CARTScenario
+from sim.guard import check_memory
+from sim.scenario import CARTScenario, ScenarioError, coerce
 from sim.tcells import CARTCell, CARTPool, Phenotype
 from sim.toxicity import SystemicCytokine, crs_grade
 from sim.tissue import Tissue
@@ -54,18 +55,25 @@ class CARTModel(Model):
 
     Args:
         scenario: a :class:`CARTScenario`; if omitted, one is built from ``params``.
-        rng: seed (int) overriding ``scenario.seed``; accepted so that
+        rng: seed (a whole number) overriding ``scenario.seed``; accepted so that
             ``mesa.batch_run(CARTModel, parameters, rng=[...])`` works.
-        **params: parameter overrides (any CARTScenario name).
+        **params: parameter overrides (any CARTScenario name; NumPy scalars accepted).
+
+    Raises ScenarioError (one line) for anything but a CARTScenario, a seed that is not
+    a whole number, or a lattice too large for this machine's memory (``sim.guard``).
     """
 
     def __init__(self, scenario: CARTScenario | None = None, *, rng: int | None = None, **params):
+        if scenario is not None and not isinstance(scenario, CARTScenario):
+            raise ScenarioError(f"scenario {scenario!r}: allowed: a CARTScenario; for a preset or file "
+                                f"use load_scenario({scenario!r})")
         if rng is not None:
-            params["seed"] = int(rng)
+            params["seed"] = coerce("seed", rng)
         if scenario is None:
             scenario = CARTScenario(**params)
         elif params or scenario.model is not None:  # a Mesa scenario belongs to one model: copy it
             scenario = scenario.replace(**params)
+        check_memory(scenario.width, scenario.height)
         super().__init__(scenario=scenario)
         s = scenario
         self.dt_h = 1.0

@@ -14,7 +14,7 @@ from sim import survival  # noqa: E402
 from sim.tcells import Phenotype  # noqa: E402
 from sim.tissue import NEGATIVE_BELOW  # noqa: E402
 
-CALL_COLOURS = {"CR": "#1a9850", "PR": "#91cf60", "SD": "#fee08b", "PD": "#d73027"}
+CALL_COLOURS = {"CR": "#1a9850", "PR": "#91cf60", "SD": "#fee08b", "PD": "#d73027", "NE": "#bdbdbd"}
 PHENOTYPE_COLOURS = {Phenotype.EFFECTOR: "#00c853", Phenotype.MEMORY: "#2962ff", Phenotype.EXHAUSTED: "#212121"}
 ANTIGEN_CMAP = LinearSegmentedColormap.from_list("antigen", ["#fdd0a2", "#f16913", "#7f2704"])
 """Tumour cells: light (antigen-low) to dark orange (antigen-high)."""
@@ -41,7 +41,7 @@ def timecourse(result, path) -> None:
     ax.scatter(scans.day, scans.apparent_mm, color="#6a3d9a", zorder=3, s=18)
     ax.set_ylabel("longest diameter (mm)")
     ax.set_title(f"lesion (best response {result.summary['best_response']}, "
-                 f"{result.summary['best_pct_change']:+.0f}%)")
+                 f"{_pct(result.summary['best_pct_change'])})")
     ax.legend(loc="best", fontsize=8)
 
     ax = axes[0, 1]
@@ -185,6 +185,11 @@ def save(fig, path, dpi: int = 110) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+
+
+def _pct(change: float | None) -> str:
+    """A best % change as text ('no follow-up scan' when there is none)."""
+    return "no follow-up scan" if change is None else f"{change:+.0f}%"
 
 
 def _days_in_response(course) -> int:

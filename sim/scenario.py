@@ -16,19 +16,18 @@ parameter list and the parameter table in ``docs/model.md`` share one source.
 
 
 import math
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
+import numpy as np
 from mesa.experimental.scenarios import Scenario
 
 from sim import tables
-
-
-class ScenarioError(ValueError):
-    """A parameter, scenario name or scenario file that cannot be used (one line)."""
+from sim.errors import ScenarioError
+from sim.presets import preset_files, read_toml
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,11 @@ class Spec:
             return "true or false"
         noun = "a whole number" if kind is int else "a number"
         parts = []
+        show = (lambda v: str(int(v))) if kind is int else (lambda v: f"{v:g}")
         if self.low is not None:
-            parts.append(f"{'>' if self.open_low else '>='} {self.low:g}")
+            parts.append(f"{'>' if self.open_low else '>='} {show(self.low)}")
         if self.high is not None:
-            parts.append(f"{'<' if self.open_high else '<='} {self.high:g}")
+            parts.append(f"{'<' if self.open_high else '<='} {show(self.high)}")
         return f"{noun} {' and '.join(parts)}".strip()
 
 
@@ -218,15 +218,45 @@ class CARTScenario(Scenario):
     cytokine_half_life_days: Annotated[float, _P("days", "half-life of the systemic cytokine index", low=0.01, high=100)] = 1.0
 
     def __init__(self, *, rng=None, **params: Any):
-        """Build a scenario from defaults and ``params`` (validated; unknown names refused)."""
+        """Build a scenario from defaults and ``params`` (validated; unknown names refused).
+
+        ``rng`` (as Mesa passes it, e.g. from ``mesa.batch_run``) is the seed: a whole
+        number, recorded as ``seed``; giving both with different values is refused.
+        """
         unknown = sorted(set(params) - set(self.parameter_names()))
         if unknown:
             raise ScenarioError(f"unknown parameter '{unknown[0]}'; `cartsim scenarios --parameters` lists them")
+        if rng is not None:
+            seed = coerce("seed", rng)
+            if "seed" in params and coerce("seed", params["seed"]) != seed:
+                raise ScenarioError(f"parameter seed: rng {rng!r} and seed {params['seed']!r} differ; give one of them")
+            params["seed"] = seed
         values = {**self._scenario_defaults, **params}
         for name, value in values.items():
             values[name] = coerce(name, value)
-        super().__init__(rng=values["seed"] if rng is None else rng, **values)
+        super().__init__(rng=values["seed"], **values)
         self.validate()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A parameter changed after construction is coerced and validated (the old value kept
+        if the new one is refused); ``rng`` is an alias of ``seed``; other public names are refused."""
+        if name in ("model", "_scenario_id"):
+            super().__setattr__(name, value)
+            return
+        if name == "rng":
+            name = "seed"
+        if name not in self._scenario_defaults:
+            raise ScenarioError(f"unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
+        value = coerce(name, value)
+        old = self.__dict__[name]
+        super().__setattr__(name, value)  # Mesa refuses changes while a model runs
+        try:
+            self.validate()
+        except ScenarioError:
+            self.__dict__[name] = old
+            raise
+        if name == "seed":
+            self.__dict__["rng"] = value
 
     @classmethod
     def parameter_names(cls) -> list[str]:
@@ -234,6 +264,7 @@ class CARTScenario(Scenario):
         return list(cls._scenario_defaults)
 
     @classmethod
+    @cache
     def specs(cls) -> dict[str, tuple[type, Spec, Any]]:
         """``name -> (type, Spec, default)`` for every parameter."""
         hints = get_type_hints(cls, include_extras=True)
@@ -260,12 +291,12 @@ class CARTScenario(Scenario):
         route = tables.routes()[self.route]
         if route["systemic_share"] + max(route["local_share"].values(), default=0) > 1:
             raise ScenarioError(f"route {self.route}: systemic_share + local_share exceed 1 in seeds/routes.toml")
-        side = min(self.width, self.height)
-        lesion_sites = math.pi * (self.lesion_fraction * side / 2) ** 2 * tables.sites()[self.site]["tumor_density"]
-        if lesion_sites < MIN_TUMOR_CELLS:
-            need = math.ceil(2 * math.sqrt(MIN_TUMOR_CELLS / math.pi / tables.sites()[self.site]["tumor_density"]) / self.lesion_fraction)
+        need = min_side(self.lesion_fraction, self.site)
+        if min(self.width, self.height) < need:
+            side = min(self.width, self.height)
+            cells = math.pi * (self.lesion_fraction * side / 2) ** 2 * tables.sites()[self.site]["tumor_density"]
             raise ScenarioError(
-                f"parameter width/height: lattice {self.width}x{self.height} holds about {lesion_sites:.0f} tumour cells "
+                f"parameter width/height: lattice {self.width}x{self.height} holds about {cells:.0f} tumour cells "
                 f"at lesion_fraction {self.lesion_fraction:g}; allowed: width and height >= {need} (>= {MIN_TUMOR_CELLS} tumour cells)")
         last_infusion = (self.infusions - 1) * self.reinfusion_interval_days
         if last_infusion >= self.days:
@@ -297,13 +328,31 @@ class CARTScenario(Scenario):
 
     @classmethod
     def describe(cls) -> list[str]:
-        """One line per parameter: name, default, unit, meaning, allowed values."""
-        return [f"{name:34s} {default!s:>10}  [{spec.unit}]  {spec.meaning}; {spec.allowed(kind)}"
-                for name, (kind, spec, default) in cls.specs().items()]
+        """One line per parameter: name, default, unit, meaning, allowed values.
+
+        For ``width``/``height`` the allowed range is the one that holds for the default
+        lesion and site (the lesion must hold ``MIN_TUMOR_CELLS``), not only the Spec's bound.
+        """
+        floor = min_side(cls._scenario_defaults["lesion_fraction"], cls._scenario_defaults["site"])
+        lines = []
+        for name, (kind, spec, default) in cls.specs().items():
+            allowed = spec.allowed(kind)
+            if name in ("width", "height"):
+                allowed = (f"a whole number >= {floor} (at the default lesion_fraction and site; "
+                           f"the lesion must hold {MIN_TUMOR_CELLS} tumour cells) and <= {spec.high:g}")
+            lines.append(f"{name:34s} {default!s:>10}  [{spec.unit}]  {spec.meaning}; {allowed}")
+        return lines
 
 
 MIN_TUMOR_CELLS = 300
 """Smallest lesion the lattice must hold: below this, RECIST diameters are noise."""
+
+
+def min_side(lesion_fraction: float, site: str) -> int:
+    """Smallest lattice side whose lesion (``lesion_fraction`` of the side, at ``site``'s
+    tumour density) holds ``MIN_TUMOR_CELLS`` tumour cells."""
+    density = tables.sites()[site]["tumor_density"]
+    return math.ceil(2 * math.sqrt(MIN_TUMOR_CELLS / math.pi / density) / lesion_fraction)
 
 
 def _within(value: Any, kind: type, spec: Spec) -> bool:
@@ -327,9 +376,15 @@ _FALSE = {"false", "0", "no", "off"}
 
 
 def coerce(name: str, value: Any) -> Any:
-    """Turn a TOML or ``--set`` value into the parameter's type, or raise ScenarioError."""
+    """Turn a TOML, ``--set`` or NumPy value into the parameter's type, or raise ScenarioError.
+
+    Whole numbers given as text are parsed exactly (seeds up to 2**63-1 keep every digit);
+    NumPy scalars (``np.int64``, ``np.float64``, ``np.bool_``) count as their Python values.
+    """
     kind, spec, _ = CARTScenario.specs()[name]
     problem = ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {spec.allowed(kind)}")
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, str) and kind is not str:
         text = value.strip().lower()
         if kind is bool:
@@ -337,7 +392,7 @@ def coerce(name: str, value: Any) -> Any:
                 return text in _TRUE
             raise problem
         try:
-            value = float(text)
+            value = int(text) if kind is int and text.lstrip("+-").isdigit() else float(text)
         except ValueError:
             raise problem from None
     if kind is bool:
@@ -374,27 +429,6 @@ def parse_overrides(items: Iterable[str], flag: str = "--set") -> dict[str, Any]
     return out
 
 
-def preset_files() -> dict[str, Path]:
-    """Named presets: ``seeds/scenarios/NAME.toml``."""
-    folder = tables.seeds_dir() / "scenarios"
-    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
-
-
-def preset_description(path: Path) -> str:
-    """The ``description`` line of a preset file."""
-    return _read_toml(path).get("description", "")
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"scenario file {path}: malformed TOML ({err})") from None
-    except OSError as err:
-        raise ScenarioError(f"scenario file {path}: cannot be read ({err.strerror})") from None
-
-
 def load_scenario(source: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> CARTScenario:
     """A scenario from a preset name, a TOML file path, or the defaults (``None``).
 
@@ -409,7 +443,7 @@ def load_scenario(source: str | Path | None = None, overrides: Mapping[str, Any]
             if path.suffix != ".toml" or not path.exists():
                 names = ", ".join(["default", *presets])
                 raise ScenarioError(f"scenario '{source}': no such preset or .toml file; presets: {names}")
-            values = _read_toml(path)
+            values = read_toml(path, "scenario file")
             values.pop("description", None)
             for name, value in values.items():
                 if isinstance(value, dict):

@@ -34,27 +34,37 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import json
+import math
 import multiprocessing
 import os
-import tomllib
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from sim import guard, outdir
+from sim.presets import read_toml
 from sim.scenario import CARTScenario, ScenarioError, coerce, load_scenario
 
 PART = "part-{:06d}.parquet"
 MANIFEST = "_manifest.json"
 ANALYSIS = "_analysis"
 SAMPLERS = ("sobol", "morris")
+SCHEDULER_TIMEOUT_S = 5
+"""Seconds allowed to reach a Dask scheduler before the sweep is refused."""
 
 
 class SweepError(ScenarioError):
     """A sweep file or output folder that cannot be used (one line)."""
+
+
+class SweepStopped(RuntimeError):
+    """A sweep stopped part-way for a reason other than bad input (finished runs are kept)."""
 
 
 @dataclass
@@ -93,8 +103,10 @@ class Sweep:
                            "seed": self.seed, "model": model_version()}, sort_keys=True, default=str)
 
 
+@cache
 def model_version() -> str:
-    """Hash of the model's source and data tables: runs from different versions never mix on resume."""
+    """Hash of the model's source and data tables: runs from different versions never mix on resume,
+    and a Dask worker running other code than the client stops the sweep (computed once per process)."""
     import hashlib
 
     from sim import tables
@@ -110,32 +122,37 @@ def load_sweep(path: str | Path) -> Sweep:
     """Parse and validate a sweep file; raise SweepError with a one-line message."""
     path = Path(path)
     try:
-        spec = tomllib.loads(path.read_text())
-    except OSError as err:
-        raise SweepError(f"sweep file {path}: cannot be read ({err.strerror})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise SweepError(f"sweep file {path}: malformed TOML ({err})") from None
+        spec = read_toml(path, "sweep file")
+    except ScenarioError as err:
+        raise SweepError(str(err)) from None
     known = {"base", "replicates", "seed", "outputs", "set", "grid", "list", "sample", "description"}
     if unknown := sorted(set(spec) - known):
         raise SweepError(f"sweep file {path}: unknown key '{unknown[0]}'; allowed: {', '.join(sorted(known))}")
     replicates = spec.get("replicates", 1)
-    if not isinstance(replicates, int) or isinstance(replicates, bool) or replicates < 1:
-        raise SweepError(f"sweep file {path}: replicates = {replicates!r}; allowed: a whole number >= 1")
+    if not isinstance(replicates, int) or isinstance(replicates, bool) or not 1 <= replicates <= guard.MAX_RUNS:
+        raise SweepError(f"sweep file {path}: replicates = {replicates!r}; allowed: a whole number from 1 to "
+                         f"{guard.MAX_RUNS:,}")
     seed = spec.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SweepError(f"sweep file {path}: seed = {seed!r}; allowed: a whole number >= 0")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= 2**63 - 1:
+        raise SweepError(f"sweep file {path}: seed = {seed!r}; allowed: a whole number from 0 to {2**63 - 1}")
     base_source = spec.get("base")
+    if base_source is not None and not isinstance(base_source, str):
+        raise SweepError(f"sweep file {path}: base = {base_source!r}; allowed: a preset name (`cartsim scenarios`) "
+                         "or a scenario .toml file relative to the sweep file")
     if isinstance(base_source, str) and base_source.endswith(".toml"):
         base_source = path.parent / base_source
+    for table in ("set", "grid", "list", "sample"):
+        if not isinstance(spec.get(table, {}), dict):
+            raise SweepError(f"sweep file {path}: {table} = {spec[table]!r}; allowed: a [{table}] table")
     fixed = {name: _value(path, name, v) for name, v in spec.get("set", {}).items()}
-    base = load_scenario(base_source, fixed).params()
+    base = _in_file(path, "", lambda: load_scenario(base_source, fixed).params())
     base.pop("seed")
 
     method, bounds, samples = "grid", {}, None
     if "sample" in spec:
         if "grid" in spec or "list" in spec:
             raise SweepError(f"sweep file {path}: [sample] cannot be combined with [grid] or [list]")
-        method, bounds, samples, points = _sample(path, spec["sample"], seed)
+        method, bounds, samples, points = _sample(path, spec["sample"], seed, base)
     else:
         rows = [{}]
         if "list" in spec:
@@ -147,12 +164,50 @@ def load_sweep(path: str | Path) -> Sweep:
         grid = _lists(path, spec.get("grid", {}), "grid")
         if overlap := sorted(set(grid) & {name for row in rows for name in row}):
             raise SweepError(f"sweep file {path}: '{overlap[0]}' is in both [list] and [grid]")
+        _check_size(path, len(rows) * math.prod(len(v) for v in grid.values()), replicates)
         points = [{**row, **dict(zip(grid, combo))} for row in rows for combo in itertools.product(*grid.values())]
 
-    outputs = spec.get("outputs", ["best_pct_change", "responded"])
-    for point in points:  # validate every design point now, before anything runs
-        CARTScenario(**{**base, **point})
-    return Sweep(path.stem, base, points, replicates, seed, list(outputs), method, bounds, samples)
+    outputs = _outputs(path, spec.get("outputs", ["best_pct_change", "responded"]))
+    for i, point in enumerate(points):  # validate every design point now, before anything runs
+        _in_file(path, f"design point {i} {point}: ", lambda: CARTScenario(**{**base, **point}))
+    return Sweep(path.stem, base, points, replicates, seed, outputs, method, bounds, samples)
+
+
+def _in_file(path: Path, where: str, make):
+    """``make()``, with a ScenarioError restated as a SweepError naming the sweep file."""
+    try:
+        return make()
+    except SweepError:
+        raise
+    except ScenarioError as err:
+        raise SweepError(f"sweep file {path}: {where}{err}") from None
+
+
+def _check_size(path: Path, points: int, replicates: int) -> None:
+    """Refuse a design of more than ``guard.MAX_RUNS`` runs before building it."""
+    if points * replicates > guard.MAX_RUNS:
+        raise SweepError(f"sweep file {path}: {points:,} design points x {replicates} replicates = "
+                         f"{points * replicates:,} runs; allowed: at most {guard.MAX_RUNS:,}")
+
+
+def _outputs(path: Path, outputs: Any) -> list[str]:
+    """The ``outputs`` list, each name a number-valued column of a run's row."""
+    allowed = summary_outputs()
+    if not isinstance(outputs, list) or not outputs:
+        raise SweepError(f"sweep file {path}: outputs = {outputs!r}; allowed: a non-empty list of "
+                         f"{', '.join(allowed)}")
+    for name in outputs:
+        if name not in allowed:
+            raise SweepError(f"sweep file {path}: outputs: '{name}' is not a numeric run result; "
+                             f"allowed: {', '.join(allowed)}")
+    return list(outputs)
+
+
+@cache
+def summary_outputs() -> list[str]:
+    """Numeric columns of a sweep row (summary keys and ``responded``), read off a one-day 40x40 run."""
+    row = run_one(0, 0, CARTScenario(width=40, height=40, days=1).params(), [])
+    return sorted(k for k, v in row.items() if not isinstance(v, str) and k not in ("run", "replicate", "seed"))
 
 
 def _value(path: Path, name: str, value: Any) -> Any:
@@ -172,7 +227,7 @@ def _lists(path: Path, table: dict, kind: str) -> dict[str, list]:
     return out
 
 
-def _sample(path: Path, spec: dict, seed: int):
+def _sample(path: Path, spec: dict, seed: int, base: dict[str, Any]):
     """A SALib sample (Sobol/Saltelli or Morris) within the bounds."""
     from SALib.sample import morris as morris_sample
     from SALib.sample import sobol as sobol_sample
@@ -181,11 +236,13 @@ def _sample(path: Path, spec: dict, seed: int):
     if method not in SAMPLERS:
         raise SweepError(f"sweep file {path}: [sample] method = {method!r}; allowed: one of {', '.join(SAMPLERS)}")
     n = spec.get("n")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
-        raise SweepError(f"sweep file {path}: [sample] n = {n!r}; allowed: a whole number >= 2 (a power of 2 for sobol)")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2 or (method == "sobol" and n & (n - 1)):
+        raise SweepError(f"sweep file {path}: [sample] n = {n!r}; allowed: a whole number >= 2"
+                         f"{', a power of 2 (Sobol sequence)' if method == 'sobol' else ''}")
     bounds = spec.get("bounds", {})
-    if not bounds:
+    if not bounds or not isinstance(bounds, dict):
         raise SweepError(f"sweep file {path}: [sample.bounds] is empty; give name = [low, high] for each parameter")
+    _check_size(path, n * (len(bounds) + (2 if method == "sobol" else 1)), 1)
     for name, pair in bounds.items():
         if name not in CARTScenario.parameter_names():
             raise SweepError(f"sweep file {path}: unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
@@ -196,7 +253,7 @@ def _sample(path: Path, spec: dict, seed: int):
         if not pair[0] < pair[1]:
             raise SweepError(f"sweep file {path}: [sample.bounds] {name} = {pair!r}; allowed: low < high")
         for v in pair:
-            coerce(name, v)
+            _in_file(path, f"[sample.bounds] {name} = {pair!r}: ", lambda: CARTScenario(**{**base, name: coerce(name, v)}))
     problem = {"num_vars": len(bounds), "names": list(bounds), "bounds": [list(map(float, b)) for b in bounds.values()]}
     if method == "sobol":
         samples = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
@@ -209,7 +266,8 @@ def _sample(path: Path, spec: dict, seed: int):
 
 
 def run_one(index: int, replicate: int, params: dict[str, Any], varied: list[str]) -> dict[str, Any]:
-    """One run of a sweep: the row its Parquet part holds."""
+    """One run of a sweep: the row its Parquet part holds, with the model version of the
+    process that ran it (a Dask worker may run other code than the client)."""
     from sim.model import run
 
     summary = run(CARTScenario(**params)).summary
@@ -219,35 +277,96 @@ def run_one(index: int, replicate: int, params: dict[str, Any], varied: list[str
     row.update({k: float("nan") if v is None else v for k, v in summary.items()
                 if k not in row and not isinstance(v, list | dict)})
     row["responded"] = int(summary["best_response"] in ("CR", "PR"))
+    row["model_version"] = model_version()
     return row
 
 
 def _write_part(out: Path, row: dict[str, Any]) -> None:
-    tmp = out / f".{PART.format(row['run'])}.tmp"
+    tmp = out / f".{PART.format(row['run'])}.{os.getpid()}.tmp"
     pd.DataFrame([row]).to_parquet(tmp, index=False)
     os.replace(tmp, out / PART.format(row["run"]))
 
 
 def finished_runs(out: Path) -> set[int]:
     """Run indices whose part is on disk."""
-    return {int(p.stem.split("-")[1]) for p in out.glob("part-*.parquet")}
+    return {int(p.stem.split("-")[1]) for p in Path(out).glob("part-*.parquet") if p.stem.split("-")[1].isdigit()}
 
 
 def _prepare(sweep: Sweep, out: Path, resume: bool) -> set[int]:
+    """Check ``out`` against the sweep (a new folder, or the same sweep with --resume); write the manifest."""
     manifest = out / MANIFEST
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != outdir.LOCK_NAME for p in out.iterdir()):
         if not resume:
             raise SweepError(f"--out {out}: holds results already; add --resume to continue that sweep, or choose a new folder")
-        if not manifest.exists() or json.loads(manifest.read_text()).get("fingerprint") != sweep.fingerprint():
+        try:
+            fingerprint = json.loads(manifest.read_text()).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            raise SweepError(f"--out {out}: {MANIFEST} is missing or unreadable; not a cartsim sweep folder, "
+                             "choose a new folder") from None
+        if fingerprint != sweep.fingerprint():
             raise SweepError(f"--out {out}: holds a different sweep or a run of another model version; "
                              "--resume needs the same sweep file and model")
+        _check_parts(out)
         return finished_runs(out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{MANIFEST}.tmp"
+    tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"name": sweep.name, "n_runs": sweep.n_runs, "method": sweep.method,
                                "fingerprint": sweep.fingerprint()}, indent=1))
     os.replace(tmp, manifest)
     return set()
+
+
+def _check_parts(out: Path) -> None:
+    """Refuse to resume from a folder holding a part that is not a readable Parquet file."""
+    import pyarrow.parquet as pq
+
+    for part in sorted(out.glob("part-*.parquet")):
+        try:
+            pq.read_metadata(part)
+        except Exception as err:  # pyarrow raises several types for damaged files
+            raise SweepError(f"--out {out}: {part.name} is not a readable Parquet file ({type(err).__name__}); "
+                             "remove it and --resume to run it again") from None
+    for tmp in out.glob(".part-*.tmp"):  # left by a killed process; the lock says none is writing
+        tmp.unlink(missing_ok=True)
+
+
+def check_scheduler(address: str) -> None:
+    """Refuse a Dask scheduler address that is malformed, does not answer Dask's ``identity``
+    call within ``SCHEDULER_TIMEOUT_S`` seconds (nothing listening, or another service on
+    that port), or has no workers, before anything is written."""
+    import asyncio
+
+    url = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = url.hostname, url.port
+    except ValueError:
+        host = port = None
+    if url.scheme not in ("tcp", "tls") or not host or not port:
+        raise SweepError(f"--scheduler {address}: allowed: a Dask scheduler address tcp://HOST:PORT")
+    try:
+        info = asyncio.run(asyncio.wait_for(_identity(f"{url.scheme}://{host}:{port}"), SCHEDULER_TIMEOUT_S))
+    except (TimeoutError, asyncio.TimeoutError):
+        raise SweepError(f"--scheduler {address}: no Dask scheduler answered within {SCHEDULER_TIMEOUT_S} s "
+                         "(nothing listening there, or another service on that port)") from None
+    except OSError as err:
+        raise SweepError(f"--scheduler {address}: cannot connect ({err.strerror or err}); "
+                         "start the scheduler or fix the address") from None
+    if not isinstance(info, dict) or info.get("type") != "Scheduler":
+        raise SweepError(f"--scheduler {address}: the service there is not a Dask scheduler")
+    if not info.get("n_workers"):
+        raise SweepError(f"--scheduler {address}: the scheduler has no workers; start `dask worker {address}` first")
+
+
+async def _identity(address: str) -> Any:
+    """The reply of a Dask server to the ``identity`` call."""
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=SCHEDULER_TIMEOUT_S)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
 
 
 def run_sweep(sweep: Sweep | str | Path, out: str | Path, *, backend: str = "local", workers: int | None = None,
@@ -257,38 +376,108 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, *, backend: str = "loc
     ``backend="local"``: a process pool of ``workers`` (default: all cores).
     ``backend="dask"``: the Dask scheduler at ``scheduler`` (``tcp://host:port``),
     or a ``LocalCluster`` of ``workers`` single-threaded workers when none is given.
-    Results do not depend on the backend or the worker count.
+    Results do not depend on the backend or the worker count. Everything that can
+    be checked (the folder, workers, memory, the scheduler) is checked before
+    anything is written; ``out`` is locked while the sweep runs. A run computed by
+    a worker whose model version differs from this process's stops the sweep
+    (:class:`SweepStopped`) without being written.
     """
     sweep = load_sweep(sweep) if not isinstance(sweep, Sweep) else sweep
     out = Path(out)
     if backend not in ("local", "dask"):
         raise SweepError(f"--backend {backend}: allowed: local, dask")
-    if workers is not None and workers < 1:
-        raise SweepError(f"--workers {workers}: allowed: a whole number >= 1")
-    done = _prepare(sweep, out, resume)
-    todo = [t for t in sweep.tasks() if t[0] not in done]
-    varied = sorted({name for point in sweep.points for name in point})
-    with _executor(backend, workers, scheduler) as pool, \
-            tqdm(total=sweep.n_runs, initial=len(done), unit="run", desc=sweep.name, disable=not progress) as bar:
-        futures = [pool.submit(run_one, i, rep, params, varied) for i, rep, params in todo]
-        try:
-            for future in cf.as_completed(futures):
-                _write_part(out, future.result())
-                bar.update()
-        finally:
-            for f in futures:
-                f.cancel()
+    if backend == "local" or not scheduler:
+        workers = guard.check_workers(workers)
+        guard.check_memory(*_largest_lattice(sweep), min(workers, sweep.n_runs))
+    outdir.check_usable(out)
+    if scheduler:
+        check_scheduler(scheduler)
+    with outdir.lock(out), _executor(backend, workers, scheduler) as pool:
+        done = _prepare(sweep, out, resume)
+        todo = [t for t in sweep.tasks() if t[0] not in done]
+        varied = sorted({name for point in sweep.points for name in point})
+        version = model_version()
+        with tqdm(total=sweep.n_runs, initial=len(done), unit="run", desc=sweep.name, disable=not progress) as bar:
+            futures = [pool.submit(run_one, i, rep, params, varied) for i, rep, params in todo]
+            try:
+                for future in cf.as_completed(futures):
+                    row = _result_of(future)
+                    if row.get("model_version") != version:
+                        raise SweepStopped(f"a worker runs model version {row.get('model_version', 'unknown')}, "
+                                           f"this process {version}; install the same cartsim code on every worker")
+                    _write_part(out, row)
+                    bar.update()
+            finally:
+                for f in futures:
+                    f.cancel()
     table = read_sweep(out)
     if sweep.method in SAMPLERS:
         sensitivity(sweep, table, out / ANALYSIS)
     return table
 
 
-def process_pool(workers: int | None) -> cf.ProcessPoolExecutor:
-    """A local pool of ``workers`` processes (default: all cores), started by a forkserver
-    so workers never inherit the driver's threads (tqdm, Dask)."""
-    return cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
-                                  mp_context=multiprocessing.get_context("forkserver"))
+def _result_of(future: cf.Future) -> dict[str, Any]:
+    """A run's row; Dask giving up on a run after repeated worker loss stops the sweep (resumable)."""
+    try:
+        return future.result()
+    except Exception as err:
+        if type(err).__name__ == "KilledWorker":  # distributed.KilledWorker, without importing Dask here
+            tries = err.args[2] + 1 if len(err.args) > 2 else "several"
+            raise SweepStopped(f"Dask gave up on a run after {tries} workers died running it "
+                               "(see the worker logs)") from None
+        raise
+
+
+def _largest_lattice(sweep: Sweep) -> tuple[int, int]:
+    """(width, height) of the design point with the most sites."""
+    sizes = [({**sweep.base, **p}["width"], {**sweep.base, **p}["height"]) for p in sweep.points]
+    return max(sizes, key=lambda wh: wh[0] * wh[1])
+
+
+def process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """A local pool of ``workers`` processes, started by a forkserver so workers never
+    inherit the driver's threads (tqdm, Dask); see :func:`_init_worker`."""
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
+                                  initializer=_init_worker, initargs=(os.getpid(),))
+
+
+def _init_worker(driver: int) -> None:
+    """Make a pool worker safe to end at any moment.
+
+    * A daemon thread ends the worker as soon as the driver process (``driver``) is gone,
+      even after SIGKILL: the workers hold the forkserver's liveness pipe, so neither
+      would end by itself; once the workers end, the forkserver and the resource
+      tracker follow.
+    * tqdm's lock is a thread lock here, not a multiprocessing semaphore, so a worker
+      ended mid-run leaves no semaphore for the resource tracker to complain about.
+    """
+    import threading
+
+    tqdm.set_lock(threading.RLock())
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True, name="exit-with-driver").start()
+
+
+def _exit_with(pid: int) -> None:
+    """Block until process ``pid`` ends, then end this process at once."""
+    import select
+    import time
+
+    try:
+        select.select([os.pidfd_open(pid)], [], [])
+    except ProcessLookupError:
+        pass
+    except (OSError, AttributeError):  # no pidfd (old kernel, not Linux): poll
+        while outdir.alive(pid):
+            time.sleep(1)
+    os._exit(1)
+
+
+def stop_pool(pool: cf.ProcessPoolExecutor) -> None:
+    """Cancel pending work and end the worker processes now (Ctrl-C, SIGTERM): running
+    tasks are abandoned, not awaited. ``_processes`` is the executor's own table of workers."""
+    for process in list((pool._processes or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)  # the pool sees its workers gone and cleans up its queues
 
 
 class _executor:
@@ -305,7 +494,11 @@ class _executor:
         from distributed import Client, LocalCluster
 
         if self.scheduler:
-            self.client = Client(self.scheduler)
+            try:
+                self.client = Client(self.scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+            except (OSError, TimeoutError) as err:
+                raise SweepError(f"--scheduler {self.scheduler}: no Dask scheduler answered within "
+                                 f"{SCHEDULER_TIMEOUT_S} s ({type(err).__name__})") from None
         else:
             self.cluster = LocalCluster(n_workers=self.workers or os.cpu_count(), threads_per_worker=1,
                                         processes=True, dashboard_address=None)
@@ -314,7 +507,10 @@ class _executor:
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+            if exc[0] is None:
+                self.pool.shutdown()
+            else:
+                stop_pool(self.pool)
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:

@@ -49,9 +49,9 @@ import pandas as pd
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 from tqdm import tqdm
 
-from sim import survival, tables
+from sim import guard, survival, tables
 from sim.scenario import CARTScenario, ScenarioError
-from sim.sweep import process_pool
+from sim.sweep import process_pool, stop_pool
 
 BIOPSY_RADIUS = 4
 """Radius of one simulated biopsy core, in sites (about 0.1 mm of tissue)."""
@@ -115,6 +115,35 @@ def sample_patients(scenario: CARTScenario, n: int, seed: int) -> list[dict]:
 
 TRAITS = ["antigen_negative_fraction", "antigen_density_scale", "suppression", "stroma_scale", "tcell_fitness",
           "lesion_diameter_mm", "tumor_burden_cm3", "expansion_rate_per_day", "seed"]
+SAMPLED_ONLY = ["antigen_negative_fraction", "antigen_density_scale", "stroma_scale", "tcell_fitness", "seed"]
+"""Traits drawn per patient without reference to the scenario's value: a scenario's (or
+``--set``) value of these is not used by a trial (the others are the population's centre)."""
+
+
+class TrialInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a trial; ``partial`` holds the patients that finished (a
+    single-arm trial) or is None (a two-arm trial, whose arms are only set once all are screened)."""
+
+    def __init__(self, partial: "TrialResult | None", cause: KeyboardInterrupt):
+        super().__init__()
+        self.partial, self.cause = partial, cause
+
+
+def ignored_overrides(overrides) -> list[str]:
+    """Names in ``overrides`` that a trial samples per patient and therefore does not use."""
+    return [name for name in overrides if name in SAMPLED_ONLY]
+
+
+def check_trial(scenario: CARTScenario, patients: int, seed: int, workers: int | None) -> int:
+    """Refuse a trial that cannot run here (counts, seed, memory) before any work; the worker count."""
+    if not isinstance(scenario, CARTScenario):
+        raise ScenarioError(f"scenario {scenario!r}: allowed: a CARTScenario (e.g. load_scenario('gastric-cldn18-iv'))")
+    guard.check_count("--patients", patients, guard.MAX_PATIENTS)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= 2**63 - 1:
+        raise ScenarioError(f"--seed {seed!r}: allowed: a whole number from 0 to {2**63 - 1}")
+    workers = guard.check_workers(workers)
+    guard.check_memory(scenario.width, scenario.height, min(workers, patients))
+    return workers
 
 
 def biopsy(model, rng: np.random.Generator) -> float:
@@ -207,14 +236,14 @@ def randomise(n: int, ratio: tuple[int, int], seed: int) -> list[str]:
     return arms[:n]
 
 
-def _map(pool, fn, jobs: list[dict], bar) -> list[dict]:
-    """``fn`` over ``jobs`` on ``pool``, results in job order, the bar advanced as each finishes."""
+def _map(pool, fn, jobs: list[dict], bar, done: dict[int, dict]) -> list[dict]:
+    """``fn`` over ``jobs`` on ``pool``, results in job order, the bar advanced as each finishes;
+    ``done`` holds the results by job index as they come (what is kept if the trial is stopped)."""
     futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
-    out: list = [None] * len(jobs)
     for future in cf.as_completed(futures):
-        out[futures[future]] = future.result()
+        done[futures[future]] = future.result()
         bar.update()
-    return out
+    return [done[i] for i in range(len(jobs))]
 
 
 def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int | None = None,
@@ -224,38 +253,44 @@ def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int
     With ``control`` (parameter overrides, e.g. ``{"route": "intravenous"}``) the trial has two
     arms: all patients are screened against the scenario's target, the eligible are randomised
     ``ratio`` (experimental:control) in permuted blocks, and each is treated in its arm only.
+    Ctrl-C (or SIGTERM through the command line) raises :class:`TrialInterrupted` carrying
+    the patients that finished (single-arm trials); the worker processes are ended.
     """
-    if patients < 1:
-        raise ScenarioError(f"--patients {patients}: allowed: a whole number >= 1")
-    if workers is not None and workers < 1:
-        raise ScenarioError(f"--workers {workers}: allowed: a whole number >= 1")
+    workers = check_trial(scenario, patients, seed, workers)
     control_scenario = check_control(scenario, control) if control is not None else None
     traits = sample_patients(scenario, patients, seed)
     jobs = [{**scenario.params(), **{k: p[k] for k in TRAITS}} for p in traits]
     control_jobs = [{**job, **control} for job in jobs] if control is not None else []
     for job in jobs + control_jobs:
         CARTScenario(**job)  # validate every patient before any runs
-    with process_pool(workers) as pool, \
-            tqdm(total=patients, unit="patient", desc=f"trial {scenario.target}", disable=not progress) as bar:
-        if control is None:
-            rows = _map(pool, treat_patient, jobs, bar)
-        else:
-            rows = _map(pool, screen_patient, jobs, bar)
-            enrolled = [i for i, row in enumerate(rows) if row["eligible"]]
-            arms = dict(zip(enrolled, randomise(len(enrolled), ratio, seed)))
-            bar.total += len(enrolled)
-            bar.refresh()
-            treated = _map(pool, partial(treat_patient, screen=False),
-                           [control_jobs[i] if arms[i] == "control" else jobs[i] for i in enrolled], bar)
-            rows = [{**row, "arm": arms.get(i)} for i, row in enumerate(rows)]
-            for i, row in zip(enrolled, treated):
-                rows[i].update(row)
-    table = pd.DataFrame([{**traits[i], **rows[i]} for i in range(patients)])
-    courses = {int(r.patient): pd.DataFrame({"day": r.course_days, "pct": r.course_pct, "call": r.course_calls})
-               for r in table.itertuples() if r.eligible}
-    table = table.drop(columns=[c for c in ("course_days", "course_pct", "course_calls") if c in table])
+    done: dict[int, dict] = {}
+    pool = process_pool(workers)
+    try:
+        with tqdm(total=patients, unit="patient", desc=f"trial {scenario.target}", disable=not progress) as bar:
+            if control is None:
+                rows = _map(pool, treat_patient, jobs, bar, done)
+            else:
+                rows = _map(pool, screen_patient, jobs, bar, done)
+                enrolled = [i for i, row in enumerate(rows) if row["eligible"]]
+                arms = dict(zip(enrolled, randomise(len(enrolled), ratio, seed)))
+                bar.total += len(enrolled)
+                bar.refresh()
+                treated = _map(pool, partial(treat_patient, screen=False),
+                               [control_jobs[i] if arms[i] == "control" else jobs[i] for i in enrolled], bar, {})
+                rows = [{**row, "arm": arms.get(i)} for i, row in enumerate(rows)]
+                for i, row in zip(enrolled, treated):
+                    rows[i].update(row)
+    except KeyboardInterrupt as stop:
+        stop_pool(pool)
+        kept = _single_arm([traits[i] for i in sorted(done)], done, scenario) if control is None else None
+        raise TrialInterrupted(kept, stop) from None
+    except BaseException:
+        stop_pool(pool)
+        raise
+    pool.shutdown()
     if control is None:
-        return TrialResult(table, summarize_trial(table, scenario), courses)
+        return _single_arm(traits, dict(enumerate(rows)), scenario)
+    table, courses = _table(traits, dict(enumerate(rows)))
     arms = {}
     for name, arm_scenario in zip(ARMS, (scenario, control_scenario)):
         arm_table = table[table.arm == name]
@@ -265,6 +300,22 @@ def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int
                **{name: arm.summary for name, arm in arms.items()},
                **compare(arms["experimental"].patients, arms["control"].patients)}
     return TrialResult(table, summary, courses, arms)
+
+
+def _table(traits: list[dict], rows: dict[int, dict]) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
+    """The patients table of ``traits`` (rows by patient index) and the scan courses of the treated."""
+    records = [{**t, **rows[t["patient"]]} for t in traits]
+    table = pd.DataFrame(records) if records else pd.DataFrame(columns=["patient", "eligible"])
+    table["eligible"] = table["eligible"].astype(bool)
+    courses = {int(r.patient): pd.DataFrame({"day": r.course_days, "pct": r.course_pct, "call": r.course_calls})
+               for r in table.itertuples() if r.eligible}
+    return table.drop(columns=[c for c in ("course_days", "course_pct", "course_calls") if c in table]), courses
+
+
+def _single_arm(traits: list[dict], rows: dict[int, dict], scenario: CARTScenario) -> TrialResult:
+    """The TrialResult of a single-arm trial of the patients in ``traits``."""
+    table, courses = _table(traits, rows)
+    return TrialResult(table, summarize_trial(table, scenario), courses)
 
 
 def wilson(successes: int, n: int) -> list[float]:
@@ -278,7 +329,8 @@ def wilson(successes: int, n: int) -> list[float]:
 def screening_summary(table: pd.DataFrame) -> dict:
     """Screened, enrolled and the screen-failure rate of the whole trial."""
     n = int(table.eligible.sum())
-    return {"n_screened": int(len(table)), "n_enrolled": n, "screen_failure_rate": round(1 - n / len(table), 4)}
+    return {"n_screened": int(len(table)), "n_enrolled": n,
+            "screen_failure_rate": round(1 - n / len(table), 4) if len(table) else 0.0}
 
 
 OUTCOME_COLUMNS = ["best_response", "normal_cells_killed_fraction", "crs_grade", "pseudo_progression", "relapse",
@@ -291,7 +343,7 @@ def outcome_summary(treated: pd.DataFrame, scenario: CARTScenario) -> dict:
     n = len(treated)
     if n == 0:  # nobody treated: the outcome columns may be missing altogether
         treated = pd.DataFrame(columns=OUTCOME_COLUMNS)
-    counts = {k: int((treated.best_response == k).sum()) if n else 0 for k in ("CR", "PR", "SD", "PD")}
+    counts = {k: int((treated.best_response == k).sum()) if n else 0 for k in ("CR", "PR", "SD", "PD", "NE")}
     responders = counts["CR"] + counts["PR"]
     controlled = responders + counts["SD"]
     target = tables.targets()[scenario.target]
@@ -306,6 +358,7 @@ def outcome_summary(treated: pd.DataFrame, scenario: CARTScenario) -> dict:
         "dcr": round(controlled / n, 4) if n else 0.0,
         "dcr_ci95": wilson(controlled, n),
         "cr": counts["CR"], "pr": counts["PR"], "sd": counts["SD"], "pd": counts["PD"],
+        "ne": counts["NE"],
         "pseudo_progression_rate": round(float(treated.pseudo_progression.mean()), 4) if n else 0.0,
         "severe_toxicity_rate": round(severe / n, 4) if n else 0.0,
         "relapse_rate": round(float(treated.relapse.mean()), 4) if n else 0.0,

@@ -5,7 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from sim import CARTScenario
 from sim.cli import main
 
 SUMMARY_KEYS = ["final_tumor_cells", "best_response", "best_pct_change", "pseudo_progression",
@@ -64,3 +67,47 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, args):
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["scenarios"], ["run", "--help"]])
+def test_light_commands_import_no_heavy_library(argv):
+    code = ("import sys\nfrom sim.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('mesa', 'pandas', 'scipy', 'matplotlib', 'numpy') if m in sys.modules)\n"
+            "print(heavy, file=sys.stderr)" % (argv,))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stderr.strip().splitlines()[-1] == "[]", p.stderr
+
+
+def test_sim_names_load_on_first_use():
+    import sim
+
+    assert {"CARTModel", "CARTScenario", "load_scenario", "run", "run_trial", "run_sweep"} <= set(dir(sim))
+    assert sim.run_trial.__module__ == "sim.trial"
+
+
+def test_run_ending_before_the_first_scan_is_not_evaluable(tmp_path, capsys):
+    assert main(["run", "--set", "width=40", "--set", "height=40", "--days", "27", "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    assert "NE (not evaluable: the run ends on day 27, before the first follow-up scan on day 28)" in text
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["best_response"] == "NE"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(CARTScenario.parameter_names() + ["no_such", ""]), text=st.text(max_size=25))
+def test_any_set_is_refused_in_one_line_or_runs(tmp_path, capsys, monkeypatch, name, text):
+    import sim.model
+
+    class Accepted(Exception):
+        pass
+
+    def accepted(*args, **kwargs):
+        raise Accepted
+
+    monkeypatch.setattr(sim.model, "run", accepted)
+    try:
+        status = main(["run", "--set", f"{name}={text}", "--out", str(tmp_path / "o")])
+    except Accepted:
+        return
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err and err[-1].startswith("cartsim: ") and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "o").exists()

@@ -89,3 +89,20 @@ def test_scattered_survivors_read_as_a_contracted_lesion():
     shrink = lesion_diameter(spots) / lesion_diameter(disk)
     assert shrink == pytest.approx(0.34 ** (1 / 3), abs=0.03)
     assert recist_call(30 * shrink, 30, 30) == "PR"
+
+
+def test_no_follow_up_scan_is_not_evaluable():
+    out = assess(scans([30]), sd_min_days=42)
+    assert out["best_response"] == "NE" and out["best_pct_change"] is None
+
+
+def test_early_stable_disease_alone_is_not_evaluable_but_later_progression_is_pd():
+    assert assess(scans([30, 29]), sd_min_days=42)["best_response"] == "NE"
+    assert assess(scans([30, 29, 40]), sd_min_days=42)["best_response"] == "PD"
+
+
+def test_marrow_assessment_without_follow_up_is_not_evaluable():
+    from sim.imaging import assess_marrow
+
+    out = assess_marrow(scans([30]), "blasts")
+    assert out["best_response"] == "NE" and out["best_pct_change"] is None

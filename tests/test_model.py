@@ -166,3 +166,19 @@ def test_coarser_field_updates_keep_outcomes_in_distribution():
     assert every3["final_tumor_cells"] == pytest.approx(hourly["final_tumor_cells"], rel=0.15)
     assert every3["cart_lesion_peak"] == pytest.approx(hourly["cart_lesion_peak"], rel=0.2)
     assert abs(every3["best_pct_change"] - hourly["best_pct_change"]) < 8
+
+
+def test_clear_errors_for_wrong_argument_types():
+    from sim import ScenarioError
+
+    with pytest.raises(ScenarioError, match="load_scenario"):
+        run("gastric-cldn18-iv")
+    with pytest.raises(ScenarioError, match="seed"):
+        CARTModel(rng=1.7)
+    assert CARTModel(rng=5, width=40, height=40).scenario.seed == 5
+
+
+def test_mesa_batch_run_with_numpy_ranges():
+    rows = batch_run(CARTModel, {"width": np.arange(40, 42), "height": 40, "days": 1}, rng=[np.int64(3)],
+                     max_steps=30, number_processes=1, display_progress=False)
+    assert sorted({r["width"] for r in rows}) == [40, 41]

@@ -84,3 +84,99 @@ def test_docs_parameter_table_is_current():
 
     text = (Path(__file__).parents[1] / "docs" / "model.md").read_text()
     assert CARTScenario.markdown_table() in text, "regenerate the table in docs/model.md (CARTScenario.markdown_table())"
+
+
+# --- scenario objects that cannot be invalid -------------------------------------------
+
+def test_changed_parameter_is_validated_and_the_old_value_kept():
+    s = CARTScenario()
+    with pytest.raises(ScenarioError, match="width"):
+        s.width = 5
+    with pytest.raises(ScenarioError, match="route"):
+        s.route = "teleport"
+    with pytest.raises(ScenarioError, match="unknown parameter 'dosee'"):
+        s.dosee = 1
+    assert (s.width, s.route) == (100, "intravenous")
+    s.dose = "5e8"
+    assert s.dose == 5e8
+
+
+def test_seed_and_rng_agree():
+    assert CARTScenario(rng=7).seed == 7 and CARTScenario(rng=7).rng == 7
+    s = CARTScenario()
+    s.seed = 9
+    assert s.rng == 9
+    with pytest.raises(ScenarioError, match="rng"):
+        CARTScenario(rng=7, seed=8)
+    with pytest.raises(ScenarioError, match="seed"):
+        CARTScenario(rng=1.7)
+
+
+def test_numpy_scalars_are_accepted():
+    import numpy as np
+
+    s = CARTScenario(width=np.int64(60), height=np.int32(60), dose=np.float64(1e8), lymphodepletion=np.bool_(False),
+                     seed=np.uint64(3))
+    assert (s.width, s.dose, s.lymphodepletion, s.seed) == (60, 1e8, False, 3)
+    assert type(s.width) is int and type(s.dose) is float
+
+
+@pytest.mark.parametrize("seed", [2**53 + 1, 2**63 - 1])
+def test_large_seeds_are_exact(seed):
+    assert parse_overrides([f"seed={seed}"]) == {"seed": seed}
+    assert CARTScenario(seed=seed).seed == seed
+    with pytest.raises(ScenarioError, match="9223372036854775807"):
+        CARTScenario(**parse_overrides([f"seed={2**63}"]))
+
+
+def test_parameter_list_states_the_real_lattice_minimum():
+    width = next(line for line in CARTScenario.describe() if line.startswith("width"))
+    assert ">= 40" in width
+    CARTScenario(width=40, height=40)
+    with pytest.raises(ScenarioError):
+        CARTScenario(width=39)
+
+
+def test_binary_and_non_utf8_files(tmp_path):
+    for name, data in {"bin.toml": b"\xff\xfe\x00\x01", "latin.toml": 'dose = "\xe9"\n'.encode("latin-1")}.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ScenarioError, match="UTF-8"):
+            load_scenario(path)
+
+
+NUMERIC = [name for name, (kind, _, _) in CARTScenario.specs().items() if kind in (int, float)]
+
+
+@given(st.sampled_from(NUMERIC), st.one_of(st.integers(min_value=-2**70, max_value=2**70),
+                                           st.floats(allow_nan=True, allow_infinity=True)))
+def test_any_number_is_accepted_within_bounds_or_refused_in_one_line(name, value):
+    kind, spec, _ = CARTScenario.specs()[name]
+    try:
+        s = CARTScenario(**{name: value})
+    except ScenarioError as err:
+        assert "\n" not in str(err)
+        return
+    got = getattr(s, name)
+    assert type(got) is kind and got == value
+    assert spec.low is None or got >= spec.low
+    assert spec.high is None or got <= spec.high
+
+
+@given(st.sampled_from(CARTScenario.parameter_names()), st.text(max_size=30))
+def test_any_set_text_is_parsed_or_refused_in_one_line(name, text):
+    try:
+        parse_overrides([f"{name}={text}"])
+    except ScenarioError as err:
+        assert "\n" not in str(err)
+
+
+def test_scenario_survives_pickle_and_copy():
+    import copy
+    import pickle
+
+    s = CARTScenario(dose=1e8, seed=5)
+    for twin in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s)):
+        assert twin.params() == s.params() and twin.rng == 5
+        with pytest.raises(ScenarioError):
+            twin.width = 5

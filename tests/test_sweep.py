@@ -100,16 +100,149 @@ BAD_SWEEPS = {
     "bad value": "[grid]\ndose = [-1.0]\n",
     "unknown base": 'base = "no-such-scenario"\n',
     "unknown method": '[sample]\nmethod = "lhs"\nn = 4\n[sample.bounds]\ndose = [0, 1e9]\n',
+    "output typo": 'outputs = ["respondd"]\n',
+    "sobol n not a power of 2": '[sample]\nmethod = "sobol"\nn = 6\n[sample.bounds]\ndose = [0, 1e9]\n',
+    "bound out of range": '[sample]\nmethod = "sobol"\nn = 4\n[sample.bounds]\nsuppression = [0.2, 1.5]\n',
+    "base not a name": "base = 5\n",
+    "binary": b"\xff\xfe\x00\x01",
 }
+FRAGMENTS = {"output typo": "'respondd' is not a numeric run result", "sobol n not a power of 2": "a power of 2",
+             "bound out of range": "[sample.bounds] suppression = [0.2, 1.5]: parameter suppression: value 1.5",
+             "base not a name": "base = 5; allowed", "binary": "UTF-8"}
 
 
 @pytest.mark.parametrize("name", BAD_SWEEPS)
 def test_bad_sweep_files_exit_2_nothing_written(tmp_path, name):
     path = tmp_path / "bad.toml"
-    path.write_text(BAD_SWEEPS[name])
+    text = BAD_SWEEPS[name]
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     out = tmp_path / "o"
     p = subprocess.run([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out)],
                        capture_output=True, text=True, timeout=120)
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert FRAGMENTS.get(name, "") in lines[0] and str(path) in lines[0]
     assert not out.exists()
+
+
+def cli_sweep(*args):
+    p = subprocess.run([sys.executable, "-m", "sim.cli", "sweep", *map(str, args)], capture_output=True, text=True,
+                       timeout=120)
+    return p.returncode, [line for line in p.stderr.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("scheduler, fragment", [("not a url", "allowed: a Dask scheduler address"),
+                                                 ("tcp://127.0.0.1:9", "no Dask scheduler answered")])
+def test_bad_scheduler_refused_quickly_nothing_written(tmp_path, sweep_file, scheduler, fragment):
+    start = time.time()
+    rc, err = cli_sweep(sweep_file, "--out", tmp_path / "o", "--scheduler", scheduler)
+    assert rc == 2 and len(err) == 1 and fragment in err[0]
+    assert time.time() - start < 30 and not (tmp_path / "o").exists()
+
+
+def test_sweep_out_at_a_file(tmp_path, sweep_file):
+    (tmp_path / "f").write_text("x")
+    rc, err = cli_sweep(sweep_file, "--out", tmp_path / "f")
+    assert rc == 2 and len(err) == 1 and "is a file" in err[0]
+
+
+def test_resume_refuses_a_corrupt_folder(tmp_path, sweep_file):
+    out = tmp_path / "o"
+    sweep_file.write_text(SWEEP.format(days=1).replace("replicates = 2", "replicates = 1"))
+    run_sweep(sweep_file, out, workers=1, progress=False)
+    (out / "part-000001.parquet").write_text("garbage")
+    rc, err = cli_sweep(sweep_file, "--out", out, "--resume")
+    assert rc == 2 and len(err) == 1 and "part-000001.parquet is not a readable Parquet file" in err[0]
+    (out / "_manifest.json").write_text("{broken")
+    rc, err = cli_sweep(sweep_file, "--out", out, "--resume")
+    assert rc == 2 and len(err) == 1 and "_manifest.json is missing or unreadable" in err[0]
+
+
+def test_concurrent_resume_on_one_folder_is_refused(tmp_path, sweep_file):
+    out = tmp_path / "o"
+    sweep_file.write_text(SWEEP.format(days=28).replace("replicates = 2", "replicates = 10"))
+    first = subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(sweep_file), "--out", str(out),
+                              "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not (out / "_manifest.json").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        rc, err = cli_sweep(sweep_file, "--out", out, "--resume")
+        assert rc == 2 and len(err) == 1 and f"another cartsim process (pid {first.pid})" in err[0]
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    assert first.returncode == 143
+
+
+def test_a_worker_on_other_code_stops_the_sweep(tmp_path, sweep_file, monkeypatch):
+    import sim.sweep
+    from sim.sweep import SweepStopped
+
+    sweep_file.write_text(SWEEP.format(days=1))
+    sweep = load_sweep(sweep_file)
+    monkeypatch.setattr(sim.sweep, "model_version", lambda: "client-version")  # the workers keep the real one
+    with pytest.raises(SweepStopped, match="a worker runs model version .* this process client-version"):
+        run_sweep(sweep, tmp_path / "o", workers=1, progress=False)
+    assert not list((tmp_path / "o").glob("part-*"))
+
+
+@pytest.fixture
+def cluster_with_a_stale_worker(tmp_path):
+    """A Dask scheduler and one worker running a copy of cartsim whose code differs by one comment."""
+    import shutil
+    import socket
+    from pathlib import Path
+
+    import sim
+
+    stale = tmp_path / "stale"
+    shutil.copytree(Path(sim.__file__).parent, stale / "sim")
+    shutil.copytree(Path(sim.__file__).parents[1] / "seeds", stale / "sim" / "seeds")
+    with open(stale / "sim" / "tissue.py", "a") as f:
+        f.write("# a stale copy\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    procs = [subprocess.Popen([*dask, "--port", str(port), "--no-dashboard"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=tmp_path)]
+    procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  cwd=stale, env={**os.environ, "PYTHONPATH": str(stale)}))
+    from sim.sweep import SweepError, check_scheduler
+
+    deadline = time.time() + 60
+    while True:
+        try:
+            check_scheduler(address)
+            break
+        except SweepError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+    yield address
+    for p in procs:
+        p.kill()
+        p.wait(timeout=30)
+
+
+def test_a_dask_worker_on_other_code_stops_the_sweep(tmp_path, sweep_file, cluster_with_a_stale_worker):
+    sweep_file.write_text(SWEEP.format(days=1))
+    rc, err = cli_sweep(sweep_file, "--out", tmp_path / "o", "--scheduler", cluster_with_a_stale_worker)
+    assert rc == 1 and "a worker runs model version" in err[-1] and "continue with --resume" in err[-1]
+    assert not list((tmp_path / "o").glob("part-*"))
+
+
+def test_dask_giving_up_on_a_run_stops_the_sweep():
+    import concurrent.futures as cf
+
+    from distributed import KilledWorker
+
+    from sim.sweep import SweepStopped, _result_of
+
+    future = cf.Future()
+    future.set_exception(KilledWorker("run_one-123", None, 3))
+    with pytest.raises(SweepStopped, match="after 4 workers died running it"):
+        _result_of(future)

@@ -113,6 +113,48 @@ def test_bad_trial_input_exit_2_nothing_written(tmp_path, args):
     assert not out.exists()
 
 
+def test_trial_with_nobody_enrolled_gives_a_valid_summary(tmp_path):
+    from sim.cli import main
+
+    scenario = load_scenario("gastric-cldn18-iv", {**SMALL, "days": 7, "antigen_density_scale": 0.0})
+    trial = run_trial(scenario, 2, seed=0, workers=1, progress=False)
+    s = trial.summary
+    assert (s["n_screened"], s["n_enrolled"], s["orr"], s["orr_ci95"]) == (2, 0, 0.0, [0.0, 0.0])
+    out = tmp_path / "t"
+    assert main(["trial", "gastric-cldn18-iv", "--patients", "1", "--seed", "0", "--set", "days=7",
+                 "--set", "width=50", "--set", "height=50", "--set", "antigen_negative_fraction=1",
+                 "--out", str(out), "--json"]) == 0
+    assert json.loads((out / "summary.json").read_text())["n_enrolled"] == 0
+
+
+def test_trial_ending_before_the_first_scan_counts_not_evaluable():
+    trial = run_trial(load_scenario("ball-cd19-iv", {**SMALL, "days": 7}), 3, seed=1, workers=1, progress=False)
+    s = trial.summary
+    assert s["n_enrolled"] > 0 and s["ne"] == s["n_enrolled"] and s["pd"] == 0
+
+
+@pytest.mark.parametrize("patients, seed, fragment", [("3", 0, "--patients '3'"), (3, -1, "--seed -1"),
+                                                      (3, 1.5, "--seed 1.5")])
+def test_run_trial_refuses_wrong_types(patients, seed, fragment):
+    from sim import ScenarioError
+
+    with pytest.raises(ScenarioError, match=fragment):
+        run_trial(load_scenario("gastric-cldn18-iv"), patients, seed=seed)
+    with pytest.raises(ScenarioError, match="CARTScenario"):
+        run_trial("gastric-cldn18-iv", 3)
+
+
+def test_cli_warns_that_sampled_traits_are_not_used(tmp_path, capsys, monkeypatch):
+    import sim.trial
+    from sim.cli import main
+
+    monkeypatch.setattr(sim.trial, "run_trial", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    main(["trial", "gastric-cldn18-iv", "--patients", "2", "--set", "tcell_fitness=0",
+          "--set", "antigen_negative_fraction=1", "--out", str(tmp_path / "t")])
+    warning = capsys.readouterr().err.splitlines()[0]
+    assert warning.startswith("cartsim: warning: trial: tcell_fitness, antigen_negative_fraction are drawn per patient")
+
+
 def test_control_arm_from_a_preset_is_its_treatment_difference():
     from sim.cli import _control
 

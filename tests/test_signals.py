@@ -1,0 +1,102 @@
+"""Signals: SIGTERM/SIGINT stop a trial promptly and keep its finished patients; no worker,
+forkserver or resource tracker outlives a killed command; SIGTERM stops the browser app's server."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+TRIAL = [sys.executable, "-m", "sim.cli", "trial", "gastric-peritoneal-ip", "--patients", "40", "--workers", "2",
+         "--set", "width=50", "--set", "height=50", "--json"]
+
+
+def start_trial(out):
+    proc = subprocess.Popen([*TRIAL, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while len(psutil.Process(proc.pid).children(recursive=True)) < 4 and time.time() < deadline:
+        time.sleep(0.2)  # resource tracker, forkserver and two workers
+    family = psutil.Process(proc.pid).children(recursive=True)
+    assert len(family) >= 4
+    time.sleep(3)  # let some patients finish
+    return proc, family
+
+
+def assert_all_gone(family, timeout=15):
+    gone, alive = psutil.wait_procs(family, timeout=timeout)
+    assert not alive, [p.cmdline()[-1][:60] for p in alive]
+
+
+@pytest.mark.parametrize("sig, status, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_stopped_trial_keeps_finished_patients_and_its_workers_end(tmp_path, sig, status, word):
+    out = tmp_path / "t"
+    proc, family = start_trial(out)
+    started = time.time()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert time.time() - started < 20  # prompt: the running patients are abandoned, not awaited
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("cartsim")]
+    assert proc.returncode == status and len(lines) == 1 and word in lines[0], err[-500:]
+    kept = int(lines[0].split(";")[1].split()[0])
+    if kept:
+        assert json.loads((out / "summary.json").read_text())["n_screened"] == kept
+    assert "Traceback" not in err and "leaked" not in err
+    assert_all_gone(family)
+
+
+def test_killed_trial_leaves_no_process_behind(tmp_path):
+    proc, family = start_trial(tmp_path / "t")
+    proc.kill()
+    proc.wait()
+    assert_all_gone(family)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sigterm_stops_the_browser_app_server():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "viz", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the app never listened")
+    family = psutil.Process(proc.pid).children(recursive=True)
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    assert_all_gone(family)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_terminated_sweep_keeps_its_runs_and_its_workers_end(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('base = "gastric-cldn18-iv"\nreplicates = 40\n[set]\nwidth = 50\nheight = 50\n')
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 90
+    while not list(out.glob("part-*.parquet")) and time.time() < deadline:
+        time.sleep(0.2)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("cartsim")]
+    assert proc.returncode == 143 and len(lines) == 1 and "terminated (SIGTERM)" in lines[0], err[-500:]
+    kept = len(list(out.glob("part-*.parquet")))
+    assert f"{kept} of 40 runs are kept" in lines[0] and "--resume" in lines[0]
+    assert_all_gone(family)
