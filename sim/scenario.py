@@ -109,7 +109,7 @@ class CARTScenario(Scenario):
     tumor_growth_rate: Annotated[float, _P("1/day", "division rate of a tumour cell with free space beside it",
                                            low=0, high=5, source="REFERENCE.md: in-vivo doubling weeks to months, growth at the rim")] = 0.08
     tumor_death_rate_per_day: Annotated[float, _P("1/day", "spontaneous loss of tumour cells (apoptosis, necrosis), everywhere in the lesion",
-                                                  low=0, high=5, source="REFERENCE.md: volume doubling weeks to months (HCC median ~86 days, An et al. 2015)")] = 0.04
+                                                  low=0, high=5, source="REFERENCE.md: volume doubling weeks to months (HCC median ~86 days, An et al. 2015)")] = 0.02
     antigen_negative_fraction: Annotated[float, _P("0..1", "share of tumour cells without the target at seeding (in patches)",
                                                    low=0, high=1, source="REFERENCE.md: antigen heterogeneity")] = 0.1
     antigen_density_scale: Annotated[float, _P("x", "this patient's antigen density relative to the target's typical density",
