@@ -23,8 +23,9 @@ Their signal is the IFN-gamma response to inflammation F, F / (F + ``ifn_half_sa
 * ``myeloid``: suppressive myeloid and regulatory cells recruited by stroma and
   inflammation over days (``myeloid_recruitment_days``) that stay a week or more
   after the tumour cells are gone (``myeloid_half_life_days``);
-* ``edema``: the inflammatory swelling a scan reads as lesion, which follows
-  inflammation up at once and resolves over weeks (``edema_half_life_days``).
+* ``edema``: the inflammatory swelling a scan reads as lesion, which builds over
+  about half a day of sustained inflammation (``EDEMA_RISE_H``) and resolves over
+  weeks (``edema_half_life_days``).
 
 From these, two arrays the CAR-T cells read: ``inhibition``, the share of killing
 and proliferation lost at a site, and ``hindrance``, the share of moves and entries
@@ -40,6 +41,10 @@ from sim import tables
 
 SITE_UM = 15.0
 """Lattice spacing: one site is one cell, 15 um (DESIGN.md)."""
+
+EDEMA_RISE_H = 12.0
+"""Time constant (h) over which inflammatory swelling builds: sustained inflammation swells tissue,
+a single kill's brief burst does not (and the reading does not depend on ``field_update_h``)."""
 
 _ANGLE_TO_MOORE = np.array([6, 7, 4, 2, 1, 0, 3, 5], dtype=np.int8)
 """Moore index of the neighbour in octant k of the gradient angle (k*45 deg from +x)."""
@@ -104,7 +109,7 @@ class Fields:
               24 * s.pdl1_half_life_days, dt_h)
         relax(self.myeloid, np.minimum(tissue.stroma + signal, 1), 24 * s.myeloid_recruitment_days,
               24 * s.myeloid_half_life_days, dt_h)
-        relax(self.edema, signal, 1.0, 24 * s.edema_half_life_days, dt_h)  # swelling follows within the hour
+        relax(self.edema, signal, EDEMA_RISE_H, 24 * s.edema_half_life_days, dt_h)
         free = ((1 - (1 - self.tgfb_resistance) * self.suppression) * (1 - s.myeloid_suppression * self.myeloid)
                 * (1 - s.adaptive_resistance * self.pdl1))
         np.multiply(1 - free, s.suppression, out=self.inhibition)
