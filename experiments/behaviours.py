@@ -46,6 +46,8 @@ CONDITIONS = {
     "GPC3 high affinity": {"target": "GPC3", "site": "liver", "car_affinity": 0.05},
     "not debulked": {},
     "debulked 50%": {"debulking_fraction": 0.5},
+    # pseudo-progression is looked for as REFERENCE.md says, at an early scan: day 14, then every 14 days
+    "early scans": {"first_scan_day": 14, "scan_interval_days": 14},
     "B-ALL CD19": {"target": "CD19", "site": "bone_marrow", "antigen_negative_fraction": 0.0, "suppression": 0.1,
                    "tumor_burden_cm3": 500.0},
 }
@@ -103,10 +105,12 @@ def main() -> None:
     check(6, "target on normal tissue + high-affinity CAR: normal cells killed",
           egfr.normal_cells_killed_fraction > 0.05 and gpc3.normal_cells_killed_fraction == 0,
           f"EGFR {egfr.normal_cells_killed_fraction:.1%}, GPC3 {gpc3.normal_cells_killed_fraction:.1%}")
-    responders = table[table.responded.astype(bool)]
-    pseudo = float(responders.pseudo_progression.mean())
-    check(7, "pseudo-progression in some responders", pseudo > 0,
-          f"{pseudo:.1%} of {len(responders)} responding runs")
+    early = table[(table.condition == "early scans") & table.responded.astype(bool)]
+    pseudo = float(early.pseudo_progression.mean()) if len(early) else 0.0
+    later = table[(table.condition != "early scans") & table.responded.astype(bool)]
+    check(7, "pseudo-progression in some responders (scans from day 14)", 0 < pseudo < 0.8,
+          f"{pseudo:.1%} of {len(early)} responding runs with scans from day 14; "
+          f"{later.pseudo_progression.mean():.1%} of {len(later)} with the first scan at day 28")
     nd, db = mean.loc["not debulked"], mean.loc["debulked 50%"]
     more, p = shrinks_more("debulked 50%", "not debulked")
     check(8, "debulking raises the response rate", more and db.responded > nd.responded,

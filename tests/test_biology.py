@@ -121,11 +121,11 @@ def test_tgfb_resistant_product_ignores_the_tgfb_field():
 def test_untreated_lesion_doubles_its_volume_in_months():
     doubling = []
     for seed in range(3):
-        ts = cached_run(dose=0.0, days=84, seed=seed).timeseries
+        ts = cached_run(dose=0.0, days=84, seed=seed, width=100, height=100).timeseries
         volume = ts.tumor_cells.to_numpy(float) ** 1.5   # area of a central section -> volume
         rate = np.polyfit(ts.day, np.log(volume), 1)[0]
         doubling.append(np.log(2) / rate)
-    assert 45 <= np.median(doubling) <= 150, doubling
+    assert 45 <= np.median(doubling) <= 150, doubling   # REFERENCE.md: months (HCC ~86 days); measured ~65
 
 
 def test_killed_and_resected_sites_are_not_free_for_weeks():
