@@ -32,7 +32,7 @@ def main() -> None:
     for ax, label in zip(axes, ["response rate (%, Wilson 95% CI)", "median best % change", "mean CRS grade (proxy)"]):
         ax.set_xlabel("dose (CAR-T cells; untreated drawn at 1e7)")
         ax.set_ylabel(label)
-    fig.suptitle(f"gastric CLDN18.2 lesion, intravenous: response rises across the clinical doses "
+    fig.suptitle(f"gastric CLDN18.2 lesion (25% antigen-negative), intravenous, 100x100 "
                  f"({int(summary.runs.iloc[0])} seeds per dose)")
     publish(args, "dose_response", summary, fig)
 

@@ -15,7 +15,8 @@ def main() -> None:
     table = sweep_table("route_target", args)
     table["lesion"] = table.param_target + " / " + table.param_site
     rates = table.pivot_table(index="lesion", columns="param_route", values="responded", aggfunc="mean", sort=False)
-    rates = rates[[r for r in ["intravenous", "hepatic_arterial", "intraperitoneal", "intraventricular", "intratumoral"]
+    rates = rates[[r for r in ["intravenous", "hepatic_arterial", "intraperitoneal", "intrapleural", "intraventricular",
+                               "intratumoral"]
                    if r in rates.columns]]
     fig, ax = plt.subplots(figsize=(8, 5.5))
     image = heatmap(ax, rates, f"response rate (CR+PR by day 56, {table.replicate.nunique()} seeds per cell)")
