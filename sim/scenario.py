@@ -132,7 +132,7 @@ class CARTScenario(Scenario):
     chemokine_half_life_h: Annotated[float, _P("h", "half-life of the chemokine field", low=0.1, high=1000)] = 4.0
     inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, cytokines) where CAR-T cells kill", low=0.1, high=1000)] = 48.0
     edema_half_life_days: Annotated[float, _P("days", "half-life of the inflammatory swelling (edema, infiltrate) once inflammation has gone",
-                                              low=0.01, high=1000, source="REFERENCE.md: pseudo-progression; swelling lasts about as long as the infiltrate (weeks)")] = 5.0
+                                              low=0.01, high=1000, source="REFERENCE.md: pseudo-progression; calibrated: the swelling of days 10-14 has resolved by a day-28 scan")] = 5.0
     ifn_half_saturation: Annotated[float, _P("rel.", "inflammation at which its IFN-gamma response (PD-L1 induction, myeloid recruitment, edema) is half-maximal",
                                              low=0, open_low=True, high=100)] = 0.01
     adaptive_resistance: Annotated[float, _P("0..1", "share of T-cell function blocked by PD-L1 fully induced on tissue by IFN-gamma",
