@@ -128,16 +128,16 @@ class Tissue:
         if fraction <= 0 or xs.size == 0:
             return 0
         angle = self.rng.uniform(0, 2 * np.pi)
-        along = (xs - self.center[0]) * np.cos(angle) + (ys - self.center[1]) * np.sin(angle)
-        plane = np.quantile(along, 1 - fraction)
-        cut = along > plane
-        self._clear_tumour((xs[cut], ys[cut]), debris=False)
         x, y = np.indices(self.shape)
-        beyond = ((x - self.center[0]) * np.cos(angle) + (y - self.center[1]) * np.sin(angle) > plane) \
-            & (np.hypot(x - self.center[0], y - self.center[1]) <= self.radius)
+        along = (x - self.center[0]) * np.cos(angle) + (y - self.center[1]) * np.sin(angle)
+        plane = np.quantile(along[xs, ys], 1 - fraction)
+        cut = self.tumor & (along > plane)
+        removed = int(np.count_nonzero(cut))
+        self._clear_tumour(cut, debris=False)
+        beyond = (along > plane) & (np.hypot(x - self.center[0], y - self.center[1]) <= self.radius)
         self.stroma[beyond] = 0
         self.repair[beyond] = 1
-        return int(cut.sum())
+        return removed
 
     # --- per-step rules ----------------------------------------------------------------
     def free(self) -> np.ndarray:
