@@ -1,11 +1,13 @@
 """The browser app, tested in a real (Debian) Chromium with Playwright.
 
-Starts `cartsim viz` on a free port, checks that the lattice and the plots render
-offline, steps the model, switches the route and resets, and saves a screenshot.
-Skipped only where no Chromium is installed (.ci/run installs Debian's package).
+Starts `cartsim viz` on a free port; checks that each visitor has a run of their
+own, that the lattice and the plots render and redraw, that Reset applies a changed
+control, and that no request leaves the machine. Skipped only where no Chromium is
+installed (.ci/run installs Debian's package).
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -49,48 +51,78 @@ def server():
     proc.wait(timeout=20)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def open_app(browser, url):
+    """A fresh visitor (own browser context) with the page loaded; returns (page, python errors)."""
+    page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(url)
+    page.get_by_text("Day 0 + 0 h").wait_for(timeout=90_000)
+    page.wait_for_function("document.querySelectorAll('img').length >= 2", timeout=90_000)
+    return page, errors
+
+
+def day_shown(page) -> str:
+    return page.get_by_text(re.compile(r"^Day \d+ \+ \d+ h$")).inner_text()
+
+
 def image_sources(page) -> list[str]:
     return page.locator("img").evaluate_all("els => els.map(e => e.src)")
 
 
-def time_text(page) -> str:
-    return page.get_by_text("Time:").inner_text()
+def test_each_visitor_has_their_own_run(server, browser):
+    from playwright.sync_api import expect
+
+    a, _ = open_app(browser, server)
+    for _ in range(2):
+        a.get_by_role("button", name="Step", exact=True).click()
+    expect(a.get_by_text("Day 0 + 12 h")).to_be_visible(timeout=30_000)
+    b, _ = open_app(browser, server)                       # a new visitor starts at day 0, not at A's day
+    b.get_by_role("button", name="Step", exact=True).click()
+    expect(b.get_by_text("Day 0 + 6 h")).to_be_visible(timeout=30_000)
+    a.wait_for_timeout(500)
+    assert day_shown(a) == "Day 0 + 12 h", "stepping B must not move A"
+    assert day_shown(b) == "Day 0 + 6 h"
+    a.context.close()
+    b.context.close()
 
 
-def test_app_renders_steps_and_resets(server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def test_app_renders_steps_and_resets(server, browser, tmp_path):
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        errors = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(server)
-        page.wait_for_function("document.querySelectorAll('img').length >= 2", timeout=90_000)
-        expect(page.get_by_text("CLDN18.2 / peritoneum / intravenous").first).to_be_visible()
-        expect(page.get_by_text("Time: 0.0")).to_be_visible()
-        before = image_sources(page)
+    page, errors = open_app(browser, server)
+    expect(page.get_by_text("CLDN18.2 / peritoneum / intravenous").first).to_be_visible()
+    assert page.title() == "cartsim: CAR-T against a solid tumour"
+    before = image_sources(page)
+    for _ in range(5):                                   # 5 frames of 6 h: past a daily record
+        page.get_by_role("button", name="Step", exact=True).click()
+    expect(page.get_by_text("Day 1 + 6 h")).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1000)
+    after = image_sources(page)
+    assert len(after) >= 2 and after[0] != before[0] and after[1] != before[1], "lattice and plot should redraw"
 
-        for _ in range(5):                                   # 5 steps of 6 h: past a daily record
-            page.get_by_role("button", name="Step", exact=True).click()
-            page.wait_for_timeout(400)
-        expect(page.get_by_text("Time: 5.0")).to_be_visible(timeout=30_000)
-        page.wait_for_timeout(1500)
-        after = image_sources(page)
-        assert len(after) >= 2 and after[0] != before[0] and after[1] != before[1], "lattice and plot should redraw"
+    page.get_by_role("button", name="inflammation").click()   # field overlay toggle
+    page.get_by_role("button", name="delivery route").click()   # switch route A to intratumoral
+    page.get_by_role("option", name="intratumoral").click()
+    expect(page.get_by_text("press Reset to apply")).to_be_visible(timeout=10_000)
+    page.get_by_role("button", name="Reset", exact=True).click()
+    expect(page.get_by_text("Day 0 + 0 h")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("CLDN18.2 / peritoneum / intratumoral").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("press Reset to apply")).to_have_count(0)
 
-        page.get_by_role("button", name="inflammation").click()   # field overlay toggle
-        page.wait_for_timeout(500)
-
-        page.get_by_role("button", name="delivery route").click()   # switch route A to intratumoral
-        page.get_by_role("option", name="intratumoral").click()
-        page.get_by_role("button", name="Reset", exact=True).click()
-        expect(page.get_by_text("Time: 0.0")).to_be_visible(timeout=30_000)
-        expect(page.get_by_text("CLDN18.2 / peritoneum / intratumoral").first).to_be_visible(timeout=30_000)
-
-        page.screenshot(path=str(tmp_path / "cartsim-viz.png"), full_page=True)
-        content = page.inner_text("body")
-        browser.close()
+    page.screenshot(path=str(tmp_path / "cartsim-viz.png"), full_page=True)
+    content = page.inner_text("body")
+    page.context.close()
     assert (tmp_path / "cartsim-viz.png").stat().st_size > 20_000
     assert "Traceback" not in content, "the page shows a Python error"
     assert not errors, errors

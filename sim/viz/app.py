@@ -1,14 +1,16 @@
-"""cartsim in the browser: a Mesa SolaraViz page for teaching.
+"""cartsim in the browser: a Solara page for teaching.
 
     cartsim viz            # then open http://127.0.0.1:8765
 
-Left: the controls (a scenario preset, what to change from it, a second route or
-target to compare on the same seed, the seed, hours per frame; then Reset).
-Main: the lattice of each arm (tumour cells coloured by antigen, antigen-negative
-cells violet, normal tissue, stroma, vessels, debris; CAR-T cells by phenotype;
-a field as a heat map on demand) and the time course: apparent vs viable lesion
-with a RECIST call at each scan, CAR-T cells in lesion and blood, and the
-antigen-negative share.
+Left: the run (day, Reset, play/pause, Step, jump to a day, run to the next scan,
+hours per frame) and the scenario (a preset, what to change from it, a second
+route or target to compare on the same seed, the seed). Main: the lattice of
+each arm and the time course with the scans.
+
+Every visitor (browser tab) has a run of their own: the model lives in the
+page component's state (``solara.use_memo``), never at module level. The page
+uses no ``solara.Markdown``: its widget asks for KaTeX, which solara-assets
+does not ship, so an offline classroom would see failed requests on every load.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from __future__ import annotations
 import numpy as np
 import solara
 from matplotlib.figure import Figure
-from mesa.visualization import SolaraViz, Slider
-from mesa.visualization.utils import update_counter
 
 from sim import tables
 from sim.imaging import assess
@@ -26,8 +26,10 @@ from sim.scenario import preset_files
 from sim.schedule import is_scan_day
 from sim.viz.comparison import FROM_PRESET, NONE, Comparison
 
+TITLE = "cartsim: CAR-T against a solid tumour"
 FIELDS = ["none", "suppression", "chemokine", "inflammation"]
 ARM_STYLES = ["-", "--"]
+PLAY = "play"
 
 
 def lattice_figure(model: Comparison, field: str = "none") -> Figure:
@@ -95,68 +97,145 @@ def _scan_call(arm, scan) -> str:
     return scan.call
 
 
-@solara.component
-def LatticeView(model: Comparison):
-    """The lattices, live, with a field toggle."""
-    update_counter.get()
-    field = solara.use_reactive("none")
-    with solara.Column():
-        if model.error:
-            solara.Warning(f"{model.error} (showing the preset instead)")
-        with solara.Row():
-            solara.Markdown(f"**Day {model.day:.1f}** &nbsp; field overlay:")
-            solara.ToggleButtonsSingle(value=field, values=FIELDS, dense=True)
-        solara.FigureMatplotlib(lattice_figure(model, field.value), format="png")
-        solara.Markdown("  \n".join(f"**{label}**: {arm.tissue.tumor_cells()} tumour cells, {len(arm.agents)} CAR-T "
-                                     f"cells in the lesion" for label, arm in model.arms.items()))
-        solara.Markdown("Tumour: orange (dark = more antigen), **violet = antigen-negative**; light blue: "
-                        "normal tissue; tan: stroma; red: vessels; grey: debris. CAR-T: green effector, "
-                        "blue memory, black exhausted.")
+def day_text(hours: int) -> str:
+    """The time shown on the page: 'Day 5 + 6 h'."""
+    return f"Day {hours // 24} + {hours % 24} h"
 
 
-@solara.component
-def CourseView(model: Comparison):
-    """The time course of each arm, live."""
-    update_counter.get()
-    solara.FigureMatplotlib(course_figure(model), format="png")
+def controls() -> dict[str, tuple[str, list[str]]]:
+    """The scenario controls: name -> (label, choices); the first choice is the default.
 
-
-def _select(label: str, values: list, value=FROM_PRESET) -> dict:
-    return {"type": "Select", "label": label, "value": value, "values": [FROM_PRESET, *values]}
-
-
-def model_params() -> dict:
-    """The controls: a preset, overrides (default: keep the preset's value), a comparison, seed, speed."""
+    Numbers are written as ``--set`` takes them (dose in scientific notation: 1e9).
+    """
     routes, targets, products = list(tables.routes()), list(tables.targets()), list(tables.products())
+
+    def keep(*values) -> list[str]:
+        return [FROM_PRESET, *map(str, values)]
+
     return {
-        "preset": {"type": "Select", "label": "scenario preset", "value": "gastric-peritoneal-iv",
-                   "values": ["default", *preset_files()]},
-        "compare": {"type": "Select", "label": "compare side by side with", "value": "route:intraperitoneal",
-                    "values": [NONE, *[f"route:{r}" for r in routes], *[f"target:{t}" for t in targets],
-                               *[f"product:{p}" for p in products]]},
-        "target": _select("target antigen", targets),
-        "site": _select("lesion site", list(tables.sites())),
-        "route": _select("delivery route", routes),
-        "product": _select("CAR-T product", products),
-        "dose": _select("dose (CAR-T cells)", [0.0, 3e7, 1e8, 2.5e8, 1e9, 3e9]),
-        "antigen_negative_fraction": _select("antigen-negative share at start", [0.0, 0.05, 0.1, 0.2, 0.3, 0.5]),
-        "suppression": _select("microenvironment suppression", [0.0, 0.25, 0.5, 0.75, 1.0]),
-        "car_affinity": _select("CAR affinity K (lower = higher affinity)", [0.05, 0.15, 0.3, 1.0]),
-        "lymphodepletion": _select("lymphodepletion", [True, False]),
-        "debulking_fraction": _select("debulking surgery (share removed)", [0.0, 0.3, 0.5, 0.7]),
-        "seed": {"type": "InputText", "label": "random seed", "value": "42"},
-        "hours_per_step": Slider("hours per step", 6, 1, 24, 1),
+        "preset": ("scenario preset", ["gastric-peritoneal-iv", "default", *preset_files()]),
+        "compare": ("compare side by side with", ["route:intraperitoneal", NONE, *[f"route:{r}" for r in routes],
+                                                  *[f"target:{t}" for t in targets],
+                                                  *[f"product:{p}" for p in products]]),
+        "target": ("target antigen", keep(*targets)),
+        "site": ("lesion site", keep(*tables.sites())),
+        "route": ("delivery route", keep(*routes)),
+        "product": ("CAR-T product", keep(*products)),
+        "dose": ("dose (CAR-T cells)", keep("0", "3e7", "1e8", "2.5e8", "1e9", "3e9")),
+        "antigen_negative_fraction": ("antigen-negative share at start", keep(0.0, 0.05, 0.1, 0.2, 0.3, 0.5)),
+        "suppression": ("microenvironment suppression", keep(0.0, 0.25, 0.5, 0.75, 1.0)),
+        "car_affinity": ("CAR affinity K (lower = higher affinity)", keep(0.05, 0.15, 0.3, 1.0)),
+        "lymphodepletion": ("lymphodepletion", keep(True, False)),
+        "debulking_fraction": ("debulking surgery (share removed)", keep(0.0, 0.3, 0.5, 0.7)),
     }
 
 
-def make_page(model: Comparison | None = None):
-    """The SolaraViz page (a fresh Comparison with the controls' defaults if none is given)."""
-    params = model_params()
-    if model is None:
-        defaults = {k: v["value"] if isinstance(v, dict) else v.value for k, v in params.items()}
-        model = Comparison(**defaults)
-    return SolaraViz(model, components=[(LatticeView, 0), (CourseView, 0)], model_params=params,
-                     name="cartsim: CAR-T against a solid tumour", play_interval=1)
+def default_choices() -> dict[str, str]:
+    """The controls' starting values (and the seed)."""
+    return {name: values[0] for name, (_, values) in controls().items()} | {"seed": "42"}
 
 
-page = make_page()
+@solara.component
+def LatticeView(model: Comparison, frame: int):
+    """The lattices of the arms, with a field toggle."""
+    field = solara.use_reactive("none")
+    with solara.Column():
+        with solara.Row():
+            solara.Text("field overlay:")
+            solara.ToggleButtonsSingle(value=field, values=FIELDS, dense=True)
+        solara.FigureMatplotlib(lattice_figure(model, field.value), format="png")
+        for label, arm in model.arms.items():
+            solara.Text(f"{label}: {arm.tissue.tumor_cells()} tumour cells, {len(arm.agents)} CAR-T cells in the lesion")
+        solara.Text("Tumour: orange (dark = more antigen), violet = antigen-negative; light blue: normal tissue; "
+                    "tan: stroma; red: vessels; grey: debris. CAR-T: green effector, blue memory, black exhausted.")
+
+
+@solara.component
+def CourseView(model: Comparison, frame: int):
+    """The time course of each arm."""
+    solara.FigureMatplotlib(course_figure(model), format="png")
+
+
+@solara.component
+def ScenarioControls(choices: solara.Reactive[dict], applied: dict, on_reset):
+    """Preset, overrides, comparison and seed; a changed control marks the run stale until Reset."""
+    def set_choice(name, value):
+        choices.value = {**choices.value, name: value}
+
+    if choices.value != applied:
+        solara.Warning("Changed since the run started: press Reset to apply.")
+        solara.Button("Reset with these values", color="warning", on_click=on_reset)
+    for name, (label, values) in controls().items():
+        solara.Select(label, value=choices.value[name], values=values,
+                      on_value=lambda value, name=name: set_choice(name, value))
+    solara.InputText("random seed", value=choices.value["seed"], on_value=lambda value: set_choice("seed", value))
+
+
+@solara.component
+def Page():
+    """One visitor's page: their own run (a Comparison built on Reset), its controls and its views."""
+    solara.Title(TITLE)
+    choices = solara.use_reactive(default_choices())
+    applied = solara.use_reactive(choices.value)
+    generation = solara.use_reactive(0)
+    hours_per_frame = solara.use_reactive(6)
+    frame = solara.use_reactive(0)
+    goal = solara.use_reactive(None)
+    """What the runner does: None (idle), (PLAY,) or ("day", N)."""
+    model = solara.use_memo(lambda: Comparison(**applied.value), [generation.value])
+    model.hours_per_step = hours_per_frame.value
+
+    def runner():
+        order = goal.value
+        if order is None:
+            return
+        while goal.value is order and model.running:
+            if order[0] == PLAY:
+                model.step()
+            else:
+                model.run_to_day(order[1])
+            frame.value += 1
+            if order[0] != PLAY:
+                break
+        if goal.value is order:
+            goal.value = None
+
+    solara.lab.use_task(runner, dependencies=[goal.value, model], prefer_threaded=True)
+
+    def reset():
+        goal.value = None
+        applied.value = choices.value
+        generation.value += 1
+        frame.value = 0
+
+    def step():
+        model.step()
+        frame.value += 1
+
+    busy = goal.value is not None
+    next_scan = model.next_scan_day()
+    with solara.Sidebar():
+        with solara.Card("Run"):
+            solara.Text(day_text(model.hours), style={"font-size": "20px", "font-weight": "bold"})
+            with solara.Row():
+                solara.Button("Reset", color="primary", on_click=reset)
+                solara.Button("❚❚ pause" if busy else "▶ play", color="primary", disabled=not model.running,
+                              on_click=lambda: goal.set(None if busy else (PLAY,)))
+                solara.Button("Step", color="primary", disabled=busy or not model.running, on_click=step)
+            solara.SliderInt("hours per frame", value=hours_per_frame, min=1, max=24, thumb_label="always")
+            jump_to = solara.use_reactive(28)
+            with solara.Row():
+                solara.InputInt("day", value=jump_to)
+                solara.Button("Jump to day", disabled=busy or not model.running,
+                              on_click=lambda: goal.set(("day", min(jump_to.value, model.horizon))))
+            solara.Button(f"Run to next scan (day {next_scan})" if next_scan is not None else "No scan left",
+                          disabled=busy or next_scan is None, on_click=lambda: goal.set(("day", next_scan)))
+        with solara.Card("Scenario"):
+            ScenarioControls(choices, applied.value, reset)
+    if model.error:
+        solara.Warning(f"{model.error} (showing the preset instead)")
+    if model.note:
+        solara.Info(model.note)
+    with solara.Columns([1, 1]):
+        LatticeView(model, frame.value)
+        CourseView(model, frame.value)
