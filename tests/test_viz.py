@@ -7,82 +7,23 @@ for KaTeX, which solara-assets does not ship, on every load). Skipped only where
 installed (.ci/run installs Debian's package).
 """
 
-import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from sim.viz.browser import CHROMIUM, chromium, hours_shown, open_app, serve_app
+
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "viz", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("cartsim viz did not answer within 90 s")
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=20)
+    with serve_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
-
-
-def open_app(browser, url):
-    """A fresh visitor (own browser context) with the page loaded; returns (page, problems).
-
-    Problems: script errors in the page, any request to a host other than the app's (the
-    app must work offline) and any HTTP error response (a 404 is an asset the page misses).
-    """
-    page = browser.new_context(viewport={"width": 1500, "height": 1100}).new_page()
-    errors = []
-    local = url.rstrip("/")
-    page.on("pageerror", lambda err: errors.append(f"script error: {err}"))
-    page.on("request", lambda req: req.url.startswith((local, "data:", "blob:"))
-            or errors.append(f"request leaves the machine: {req.url}"))
-    page.on("response", lambda res: res.status < 400 or errors.append(f"HTTP {res.status}: {res.url}"))
-    page.goto(url)
-    page.get_by_text("Day 0 + 0 h").wait_for(timeout=90_000)
-    page.wait_for_function("document.querySelectorAll('img').length >= 2", timeout=90_000)
-    return page, errors
-
-
-def day_shown(page) -> str:
-    return page.get_by_text(re.compile(r"^Day \d+ \+ \d+ h$")).inner_text()
 
 
 def image_sources(page) -> list[str]:
@@ -100,8 +41,8 @@ def test_each_visitor_has_their_own_run(server, browser):
     b.get_by_role("button", name="Step", exact=True).click()
     expect(b.get_by_text("Day 0 + 6 h")).to_be_visible(timeout=30_000)
     a.wait_for_timeout(500)
-    assert day_shown(a) == "Day 0 + 12 h", "stepping B must not move A"
-    assert day_shown(b) == "Day 0 + 6 h"
+    assert hours_shown(a) == 12, "stepping B must not move A"
+    assert hours_shown(b) == 6
     a.context.close()
     b.context.close()
     assert not problems, problems
@@ -120,6 +61,10 @@ def test_app_renders_steps_and_resets(server, browser, tmp_path):
     page.wait_for_timeout(1000)
     after = image_sources(page)
     assert len(after) >= 2 and after[0] != before[0] and after[1] != before[1], "lattice and plot should redraw"
+
+    page.get_by_role("button", name="Run to next scan (day 28)").click()
+    expect(page.get_by_text("Day 28 + 0 h")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Run to next scan (day 56)")).to_be_visible(timeout=10_000)
 
     page.get_by_role("button", name="inflammation").click()   # field overlay toggle
     page.get_by_role("button", name="delivery route").click()   # switch route A to intratumoral
