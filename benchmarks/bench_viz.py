@@ -21,7 +21,7 @@ import os
 import statistics
 from pathlib import Path
 
-from sim.viz.browser import DAY, chromium, open_app, serve_app
+from sim.viz.browser import DAY, choose, chromium, open_app, serve_app
 from sim.viz.comparison import NONE
 
 RECORDER = """() => {
@@ -76,8 +76,7 @@ def main() -> None:
         for compare, hours in ((NONE, 6), ("route:intraperitoneal", 6), ("route:intraperitoneal", 1)):
             page, problems = open_app(browser, url)
             if compare == NONE:
-                page.get_by_role("button", name="compare side by side with").click()
-                page.get_by_role("option", name=NONE, exact=True).click()
+                choose(page, "compare side by side with", NONE)
             set_hours_per_frame(page, hours)
             runs = [one_run(page, hours, args.seconds) for _ in range(args.runs)]
             page.context.close()

@@ -9,7 +9,7 @@ installed (.ci/run installs Debian's package).
 
 import pytest
 
-from sim.viz.browser import CHROMIUM, chromium, hours_shown, open_app, serve_app
+from sim.viz.browser import CHROMIUM, choose, chromium, hours_shown, open_app, serve_app
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
@@ -67,8 +67,7 @@ def test_app_renders_steps_and_resets(server, browser, tmp_path):
     expect(page.get_by_role("button", name="Run to next scan (day 56)")).to_be_visible(timeout=10_000)
 
     page.get_by_role("button", name="inflammation").click()   # field overlay toggle
-    page.get_by_role("button", name="delivery route").click()   # switch route A to intratumoral
-    page.get_by_role("option", name="intratumoral").click()
+    choose(page, "delivery route", "intratumoral")
     expect(page.get_by_text("press Reset to apply")).to_be_visible(timeout=10_000)
     page.get_by_role("button", name="Reset", exact=True).click()
     expect(page.get_by_text("Day 0 + 0 h")).to_be_visible(timeout=30_000)
@@ -80,4 +79,26 @@ def test_app_renders_steps_and_resets(server, browser, tmp_path):
     page.context.close()
     assert (tmp_path / "cartsim-viz.png").stat().st_size > 20_000
     assert "Traceback" not in content, "the page shows a Python error"
+    assert not problems, problems
+
+
+def test_scans_teach_pseudo_progression(server, browser):
+    """Lesson 4 with an early scan: the day-14 scan is labelled as imaging calls it, with its proxies."""
+    from playwright.sync_api import expect
+
+    page, problems = open_app(browser, server)
+    for label, option in (("scenario preset", "gastric-cldn18-iv"), ("compare side by side with", "(none)"),
+                          ("first follow-up scan (day)", "14"), ("then a scan every (days)", "14")):
+        choose(page, label, option)
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.get_by_role("button", name="Run to next scan (day 14)").click()
+    expect(page.get_by_text("Day 14 + 0 h")).to_be_visible(timeout=60_000)
+    row = page.locator("table.scans tr").nth(2)              # header, baseline, day 14
+    expect(row).to_contain_text("iUPD pseudo?", timeout=10_000)
+    cells = row.locator("td").all_inner_texts()
+    assert cells[1] == "14" and cells[4] == "PD" and cells[6].endswith("%"), cells
+    assert int(cells[3]) < int(cells[2]), "pseudo? only where the viable lesion is smaller than the apparent one"
+    page.get_by_role("button", name="Run to next scan (day 28)").click()
+    expect(page.locator("table.scans tr").nth(3)).to_contain_text("iPR", timeout=60_000)
+    page.context.close()
     assert not problems, problems

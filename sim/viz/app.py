@@ -28,7 +28,8 @@ import solara
 from sim import tables
 from sim.scenario import preset_files
 from sim.viz.comparison import FROM_PRESET, NONE, Comparison
-from sim.viz.frames import FIELD_SCALES, SHOWN_PIXELS_PER_SITE, CoursePlot, field_key_png, lattice_png
+from sim.viz.frames import (FIELD_SCALES, SHOWN_PIXELS_PER_SITE, CoursePlot, field_key_png, lattice_png,
+                            scan_table_html)
 
 TITLE = "cartsim: CAR-T against a solid tumour"
 FIELDS = ["none", *FIELD_SCALES]
@@ -66,6 +67,8 @@ def controls() -> dict[str, tuple[str, list[str]]]:
         "car_affinity": ("CAR affinity K (lower = higher affinity)", keep(0.05, 0.15, 0.3, 1.0)),
         "lymphodepletion": ("lymphodepletion", keep(True, False)),
         "debulking_fraction": ("debulking surgery (share removed)", keep(0.0, 0.3, 0.5, 0.7)),
+        "first_scan_day": ("first follow-up scan (day)", keep(7, 14, 21, 28)),
+        "scan_interval_days": ("then a scan every (days)", keep(14, 28, 56)),
     }
 
 
@@ -73,11 +76,6 @@ def controls() -> dict[str, tuple[str, list[str]]]:
 def default_choices() -> dict[str, str]:
     """The controls' starting values (and the seed); one object, never changed (a reactive's start value)."""
     return {name: values[0] for name, (_, values) in controls().items()} | {"seed": "42"}
-
-
-def scan_call(arm, scan) -> str:
-    """The label of a scan: its iRECIST call as the model makes it."""
-    return scan.irecist
 
 
 class Screen:
@@ -89,7 +87,7 @@ class Screen:
 
     def __init__(self, model: Comparison):
         self.model = model
-        self.plot = CoursePlot(model, scan_call)
+        self.plot = CoursePlot(model)
         self.day = widgets.HTML(layout=widgets.Layout(margin="0"))
         self.captions = [widgets.HTML() for _ in model.arms]
         width = f"{SHOWN_PIXELS_PER_SITE * next(iter(model.arms.values())).tissue.shape[0]}px"
@@ -98,6 +96,7 @@ class Screen:
             image.add_class("lattice")
         self.course = widgets.Image(format="png", layout=widgets.Layout(
             width=f"{self.plot.fig.get_figwidth() * self.plot.fig.dpi:.0f}px"))
+        self.scans = widgets.HTML()
         self.field = "none"
         self.lock = threading.Lock()
 
@@ -108,10 +107,13 @@ class Screen:
             for arm in self.model.arms.values():
                 arm.assess()
             for (label, arm), caption, image in zip(self.model.arms.items(), self.captions, self.lattices):
-                caption.value = (f"<b>{label}</b><br>{arm.tissue.tumor_cells()} tumour cells, "
-                                 f"{len(arm.agents)} CAR-T cells in the lesion")
+                caption.value = (f"<div style='font-size: 15px'><b>{label}</b><br>{arm.tissue.tumor_cells()} "
+                                 f"tumour cells, {len(arm.agents)} CAR-T cells in the lesion</div>")
                 image.value = lattice_png(arm, self.field)
             self.course.value = self.plot.render()
+            table = scan_table_html(self.model)
+            if table != self.scans.value:
+                self.scans.value = table
             self.day.value = f"<b style='font-size: 22px'>{day_text(self.model.hours)}</b>"
 
 
@@ -238,4 +240,4 @@ def Page():
     if model.note:
         solara.Info(model.note)
     LatticePanel(screen)
-    solara.Column(children=[screen.course])
+    solara.Column(children=[screen.course, screen.scans])

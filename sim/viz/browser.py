@@ -101,3 +101,11 @@ def hours_shown(page) -> int:
     """The simulated time the page shows, in hours since infusion."""
     days, hours = DAY.match(page.get_by_text(DAY).inner_text()).groups()
     return 24 * int(days) + int(hours)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the app's select called ``label`` (and wait for its menu to close)."""
+    page.get_by_role("button", name=label).click()
+    choice = page.get_by_role("option", name=option, exact=True)
+    choice.click()
+    choice.wait_for(state="hidden")

@@ -68,8 +68,8 @@ def lattice_png(arm, field: str = "none", scale: int = PIXELS_PER_SITE) -> bytes
 @lru_cache(maxsize=8)
 def field_key_png(field: str) -> bytes:
     """A colour key for the contours of ``field``: its fixed scale with the contour levels marked."""
-    fig = Figure(figsize=(3.6, 0.9), dpi=DPI)
-    ax = fig.add_axes((0.06, 0.55, 0.88, 0.25))
+    fig = Figure(figsize=(5.0, 0.95), dpi=DPI)
+    ax = fig.add_axes((0.04, 0.5, 0.92, 0.25))
     full = FIELD_SCALES[field]
     ax.imshow(np.linspace(0, 1, 256)[None, :], aspect="auto", cmap="Greys", extent=(0, full, 0, 1), alpha=0.25)
     for share in CONTOUR_SHARES:
@@ -77,7 +77,7 @@ def field_key_png(field: str) -> bytes:
     ax.set_yticks([])
     ax.set_xticks([share * full for share in (0, *CONTOUR_SHARES, 1)])
     ax.tick_params(labelsize=FONT_PT)
-    ax.set_title(f"{field}: contour lines at fixed levels (full scale {full:g})", fontsize=FONT_PT, loc="left")
+    ax.set_title(f"{field} (fixed scale 0-{full:g}): contour lines at these levels", fontsize=FONT_PT, loc="left")
     return _png(fig)
 
 
@@ -107,6 +107,31 @@ def _encode(rgba: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+def scan_label(scan) -> str:
+    """A scan's label in the app: its iRECIST call as :func:`sim.imaging.assess` made it, with
+    "pseudo?" where imaging saw the sign of pseudo-progression (``Scan.swelling``)."""
+    return f"{scan.irecist} pseudo?" if scan.swelling else scan.irecist
+
+
+def scan_table_html(model) -> str:
+    """The scans of each arm as an HTML table: diameters, calls, density proxy and symptom proxy."""
+    rows = []
+    for label, arm in model.arms.items():
+        for scan in arm.scans:
+            colour = CALL_COLOURS.get(scan.call, "#ffffff")
+            rows.append(f"<tr><td>{label}</td><td>{scan.day}</td><td>{scan.apparent_mm:.0f}</td>"
+                        f"<td>{scan.viable_mm:.0f}</td><td style='background:{colour}'>{scan.call or 'baseline'}</td>"
+                        f"<td>{scan_label(scan)}</td><td>{100 * scan.density:.0f}%</td>"
+                        f"<td>{scan.cytokine:.2f}</td></tr>")
+    head = ("<tr><th>arm</th><th>day</th><th>apparent mm</th><th>viable mm</th><th>RECIST 1.1</th>"
+            "<th>iRECIST</th><th>density: viable share of the apparent lesion</th>"
+            "<th>symptom proxy: systemic cytokine</th></tr>")
+    return (f"<table class='scans' style='font-size: 15px; border-collapse: collapse'>{head}{''.join(rows)}</table>"
+            "<p style='font-size: 15px'>\"pseudo?\": the scan reads progression (PD) while the viable tumour "
+            "has not grown since the smallest scan: swelling from infiltrate, edema and debris. iRECIST waits "
+            "for the next scan: iCPD confirms progression, a smaller lesion resets the call.</p>")
+
+
 ARM_STYLES = ["-", "--"]
 APPARENT, VIABLE, CART, BLOOD = "#6a3d9a", "#e6550d", "#00a040", "#b2182b"
 
@@ -127,9 +152,8 @@ class CoursePlot:
     dashed: arm B. Legends sit right of the panels.
     """
 
-    def __init__(self, model, call_of):
-        """``call_of(arm, scan)`` gives the label shown for a scan (see :mod:`sim.viz.scans`)."""
-        self.model, self.call_of = model, call_of
+    def __init__(self, model):
+        self.model = model
         self.arms = list(model.arms.values())
         self.names = short_labels(list(model.arms))
         self.fig = Figure(figsize=(10.5, 8.2), dpi=DPI)
@@ -227,7 +251,7 @@ class CoursePlot:
         for row, arm in enumerate(self.arms):
             y = len(self.arms) - 1 - row
             for scan in arm.scans[1:]:
-                label = self.call_of(arm, scan)
+                label = scan_label(scan)
                 self.scan_marks.append(self.strip.text(
                     scan.day, y, label, ha="center", va="center", fontsize=FONT_PT, weight="bold", animated=True,
                     bbox=dict(boxstyle="round,pad=0.25", fc=CALL_COLOURS.get(scan.call, "white"), ec="none")))
