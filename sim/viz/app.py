@@ -107,8 +107,10 @@ class Screen:
             for arm in self.model.arms.values():
                 arm.assess()
             for (label, arm), caption, image in zip(self.model.arms.items(), self.captions, self.lattices):
-                caption.value = (f"<div style='font-size: 15px'><b>{label}</b><br>{arm.tissue.tumor_cells()} "
-                                 f"tumour cells, {len(arm.agents)} CAR-T cells in the lesion</div>")
+                s = arm.scenario
+                caption.value = (f"<div style='font-size: 15px'><b>{label}</b> (dose {s.dose:.2g} cells)<br>"
+                                 f"{arm.tissue.tumor_cells()} tumour cells, {len(arm.agents)} CAR-T cells in the "
+                                 f"lesion</div>")
                 image.value = lattice_png(arm, self.field)
             self.course.value = self.plot.render()
             table = scan_table_html(self.model)

@@ -180,7 +180,7 @@ class CoursePlot:
         self.size.set_ylim(0, 2.2 * max(arm.scenario.lesion_diameter_mm for arm in self.arms))
         self.cart.set_ylim(0, 100)
         horizon = model.horizon
-        self.strip.set_xlim(-1, horizon + 3)
+        self.strip.set_xlim(-1, horizon + 6)                # room for the last scan's label
         self.strip.set_ylim(-0.5, len(self.arms) - 0.5)
         self.strip.set_yticks(range(len(self.arms)), self.names[::-1] if len(self.arms) > 1 else ["scans"])
         self.strip.tick_params(bottom=False, labelbottom=False, left=False, labelleft=False, right=True,
