@@ -36,6 +36,11 @@ FIELDS = ["none", *FIELD_SCALES]
 PLAY = "play"
 
 
+def sci(x: float) -> str:
+    """A number as the controls write it: 2.5e8, 1e9, 0."""
+    return f"{x:.2g}".replace("e+0", "e").replace("e+", "e")
+
+
 def day_text(hours: int) -> str:
     """The time shown on the page: 'Day 5 + 6 h'."""
     return f"Day {hours // 24} + {hours % 24} h"
@@ -64,7 +69,7 @@ def controls() -> dict[str, tuple[str, list[str]]]:
         "dose": ("dose (CAR-T cells)", keep("0", "3e7", "1e8", "2.5e8", "1e9", "3e9")),
         "antigen_negative_fraction": ("antigen-negative share at start", keep(0.0, 0.05, 0.1, 0.2, 0.3, 0.5)),
         "suppression": ("microenvironment suppression", keep(0.0, 0.25, 0.5, 0.75, 1.0)),
-        "car_affinity": ("CAR affinity K (lower = higher affinity)", keep(0.05, 0.15, 0.3, 1.0)),
+        "car_affinity": ("CAR affinity K (lower = higher affinity)", keep(0.05, 0.15, 0.3, 0.5, 1.0)),
         "lymphodepletion": ("lymphodepletion", keep(True, False)),
         "debulking_fraction": ("debulking surgery (share removed)", keep(0.0, 0.3, 0.5, 0.7)),
         "first_scan_day": ("first follow-up scan (day)", keep(7, 14, 21, 28)),
@@ -108,7 +113,7 @@ class Screen:
                 arm.assess()
             for (label, arm), caption, image in zip(self.model.arms.items(), self.captions, self.lattices):
                 s = arm.scenario
-                caption.value = (f"<div style='font-size: 15px'><b>{label}</b> (dose {s.dose:.2g} cells)<br>"
+                caption.value = (f"<div style='font-size: 15px'><b>{label}</b> (dose {sci(s.dose)} cells)<br>"
                                  f"{arm.tissue.tumor_cells()} tumour cells, {len(arm.agents)} CAR-T cells in the "
                                  f"lesion</div>")
                 image.value = lattice_png(arm, self.field)

@@ -119,11 +119,13 @@ def scan_table_html(model) -> str:
     for label, arm in model.arms.items():
         for scan in arm.scans:
             colour = CALL_COLOURS.get(scan.call, "#ffffff")
-            rows.append(f"<tr><td>{label}</td><td>{scan.day}</td><td>{scan.apparent_mm:.0f}</td>"
-                        f"<td>{scan.viable_mm:.0f}</td><td style='background:{colour}'>{scan.call or 'baseline'}</td>"
-                        f"<td>{scan_label(scan)}</td><td>{100 * scan.density:.0f}%</td>"
+            size = (f"<td colspan=2>blasts {100 * scan.blasts:.1f}%</td>" if arm.response_criteria != "recist"
+                    else f"<td>{scan.apparent_mm:.0f}</td><td>{scan.viable_mm:.0f}</td>")
+            rows.append(f"<tr><td>{label}</td><td>{scan.day}</td>{size}"
+                        f"<td style='background:{colour}'>{scan.call or 'baseline'}</td><td>{scan_label(scan)}</td>"
+                        f"<td>{100 * scan.density:.0f}%</td>"
                         f"<td>{scan.cytokine:.2f}</td></tr>")
-    head = ("<tr><th>arm</th><th>day</th><th>apparent mm</th><th>viable mm</th><th>RECIST 1.1</th>"
+    head = ("<tr><th>arm</th><th>day</th><th>apparent mm</th><th>viable mm</th><th>RECIST 1.1 (marrow: its criteria)</th>"
             "<th>iRECIST</th><th>density: viable share of the apparent lesion</th>"
             "<th>symptom proxy: systemic cytokine</th></tr>")
     return (f"<table class='scans' style='font-size: 15px; border-collapse: collapse'>{head}{''.join(rows)}</table>"
@@ -133,6 +135,8 @@ def scan_table_html(model) -> str:
 
 
 ARM_STYLES = ["-", "--"]
+MIN_CELLS_FOR_SHARE = 20
+"""Below this many tumour cells the antigen-negative share is not drawn (one cell left would read 0 or 100%)."""
 APPARENT, VIABLE, CART, BLOOD = "#6a3d9a", "#e6550d", "#00a040", "#b2182b"
 
 
@@ -155,7 +159,9 @@ class CoursePlot:
     def __init__(self, model):
         self.model = model
         self.arms = list(model.arms.values())
-        self.names = short_labels(list(model.arms))
+        self.names = short_labels(list(model.arms)) if len(self.arms) > 1 else [""]
+        self.marrow = self.arms[0].response_criteria != "recist"
+        """Dispersed marrow disease: the first panel shows marrow blasts, not lesion diameters."""
         self.fig = Figure(figsize=(10.5, 8.2), dpi=DPI)
         self.canvas = FigureCanvasAgg(self.fig)
         grid = self.fig.add_gridspec(5, 1, height_ratios=[0.22 + 0.22 * len(self.arms), 1.3, 1, 1, 0.9],
@@ -165,11 +171,14 @@ class CoursePlot:
                                                          for i in range(1, 5))
         self.lines = []
         for style, name in zip(ARM_STYLES, self.names):
+            sizes = ({"blasts": self.size.plot([], [], style, color=VIABLE, lw=2, label=f"blasts {name}",
+                                               animated=True)[0]} if self.marrow else
+                     {"apparent_mm": self.size.plot([], [], style, color=APPARENT, lw=2, label=f"apparent {name}",
+                                                    animated=True)[0],
+                      "viable_mm": self.size.plot([], [], style, color=VIABLE, lw=2, label=f"viable {name}",
+                                                  animated=True)[0]})
             self.lines.append({
-                "apparent_mm": self.size.plot([], [], style, color=APPARENT, lw=2, label=f"apparent: {name}",
-                                          animated=True)[0],
-                "viable_mm": self.size.plot([], [], style, color=VIABLE, lw=2, label=f"viable: {name}",
-                                            animated=True)[0],
+                **sizes,
                 "cart_lesion": self.cart.plot([], [], style, color=CART, lw=2, label=name, animated=True)[0],
                 "cart_blood": self.blood.plot([], [], style, color=BLOOD, lw=2, label=name, animated=True)[0],
                 "antigen_negative_fraction": self.escape.plot([], [], style, color=NEGATIVE_COLOUR, lw=2,
@@ -177,7 +186,7 @@ class CoursePlot:
             })
         self.blood.set_yscale("log")
         self.blood.set_ylim(1, 1e11)
-        self.size.set_ylim(0, 2.2 * max(arm.scenario.lesion_diameter_mm for arm in self.arms))
+        self.size.set_ylim(0, 100 if self.marrow else 2.2 * max(arm.scenario.lesion_diameter_mm for arm in self.arms))
         self.cart.set_ylim(0, 100)
         horizon = model.horizon
         self.strip.set_xlim(-1, horizon + 6)                # room for the last scan's label
@@ -186,10 +195,12 @@ class CoursePlot:
         self.strip.tick_params(bottom=False, labelbottom=False, left=False, labelleft=False, right=True,
                                labelright=True)
         self.strip.set_title("scan calls (iRECIST)", fontsize=FONT_PT, loc="left")
-        for ax, title in ((self.size, "lesion: longest diameter (mm)"),
+        for ax, title in ((self.size, "marrow blasts (% of marrow sites; remission below 5%)" if self.marrow
+                           else "lesion: longest diameter (mm)"),
                           (self.cart, "CAR-T cells in the lesion (lattice)"),
                           (self.blood, "CAR-T cells in the blood (patient, log)"),
-                          (self.escape, "antigen-negative tumour cells (%)")):
+                          (self.escape, f"antigen-negative tumour cells (%; not shown below {MIN_CELLS_FOR_SHARE} "
+                                        "tumour cells)")):
             ax.set_title(title, fontsize=FONT_PT, loc="left")
             if ax is not self.escape:
                 ax.tick_params(labelbottom=False)
@@ -218,11 +229,15 @@ class CoursePlot:
             data = arm.datacollector.model_vars
             day = np.asarray(data["day"])
             for column, line in lines.items():
-                values = np.asarray(data[column], dtype=float)
-                if column == "antigen_negative_fraction":
-                    values = 100 * values
+                if column == "blasts":
+                    values = 100 * np.asarray(data["tumor_cells"], dtype=float) / max(arm.marrow_sites, 1)
+                else:
+                    values = np.asarray(data[column], dtype=float)
+                if column == "antigen_negative_fraction":   # a share of a handful of cells means nothing
+                    values = np.where(np.asarray(data["tumor_cells"]) >= MIN_CELLS_FOR_SHARE, 100 * values, np.nan)
                 line.set_data(day, values)
-        for ax, column in ((self.size, ("apparent_mm", "viable_mm")), (self.cart, ("cart_lesion",))):
+        for ax, column in ((self.size, ("blasts",) if self.marrow else ("apparent_mm", "viable_mm")),
+                           (self.cart, ("cart_lesion",))):
             top = max(max(lines[c].get_ydata().max(initial=0) for c in column) for lines in self.lines)
             if top > ax.get_ylim()[1]:
                 ax.set_ylim(0, 2 * top)
