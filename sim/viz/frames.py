@@ -8,8 +8,7 @@
   run. Axes, titles and legends are drawn once and kept as a background, the scan
   labels on a second one; a new daily record redraws only the lines over it
   (blitting), a new scan the labels, and the whole figure only when a curve outgrows
-  its axis. Frames without a new record
-  reuse the last PNG.
+  its axis. Frames without a new record reuse the last PNG.
 
 Sizes are chosen for a projector: text at least 12 px at the image's own size
 (the page shows images at their natural width), legends outside the data.
