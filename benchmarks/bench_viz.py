@@ -31,7 +31,9 @@ RECORDER = """() => {
         e => e.children.length === 0 && /^Day \\d+ \\+ \\d+ h$/.test(e.textContent));
     let last = dayText().textContent;
     window.recorder = new MutationObserver(() => {
-        const day = dayText().textContent;
+        const shown = dayText();           // absent for a moment while Reset swaps the widgets
+        if (!shown) return;
+        const day = shown.textContent;
         if (day !== last) { window.frames_seen.push([performance.now(), day]); last = day; }
     });
     window.recorder.observe(document.body, {childList: true, characterData: true, subtree: true});
