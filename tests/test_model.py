@@ -101,8 +101,9 @@ def test_high_affinity_car_kills_normal_cells_carrying_the_target():
 
 def test_normal_tissue_carries_the_target_only_in_organs_that_express_it():
     """GUCY2C sits on intestinal epithelium: a liver metastasis's hepatocytes are spared; EGFR on them is not."""
-    gucy2c = cached_run(target="GUCY2C", site="crc_liver_met", car_affinity=0.05, days=28, seed=1)
-    egfr = cached_run(target="EGFR", site="crc_liver_met", car_affinity=0.05, days=28, seed=1)
+    local = dict(site="crc_liver_met", route="intratumoral", car_affinity=0.05, days=28, seed=1)
+    gucy2c = cached_run(target="GUCY2C", **local)
+    egfr = cached_run(target="EGFR", **local)
     assert gucy2c.summary["normal_cells_killed_fraction"] == 0
     assert egfr.summary["normal_cells_killed_fraction"] > 0.05
 
