@@ -526,16 +526,23 @@ def target_scenario(cal: Calibration, target: Target, params: dict[str, Any]) ->
 
 
 def _toml(value: Any) -> str:
-    return repr(round(value, 6) if isinstance(value, float) else value)
+    return repr(value)
 
 
-def validation(cal: Calibration, best: dict[str, Any], pool, runner: PatientRunner = treat_patient) -> pd.DataFrame:
+def validation(cal: Calibration, study, pool, runner: PatientRunner = treat_patient) -> pd.DataFrame:
     """The best candidate and the shipped defaults on the fit's seed and on the validation seeds
-    (pooled): one row per candidate x seed set x target measure."""
+    (pooled): one row per candidate x seed set x target measure. A candidate's fit-seed rows are
+    read from its finished trial in the study when there is one (the defaults are trial 0 when
+    they lie within the bounds), so only the validation seeds are run for it."""
+    done = {_key(t.params): t for t in complete_trials(study)}
     frames = []
-    for candidate, params in (("best", best), ("defaults", cal.defaults())):
+    for candidate, params in (("best", dict(study.best_trial.params)), ("defaults", cal.defaults())):
         for seeds_name, seeds in (("fit", [cal.seed]), ("validation", cal.validation_seeds)):
-            loss, rows = score(cal, evaluate(cal, params, seeds, pool, runner))
+            trial = done.get(_key(params)) if seeds_name == "fit" else None
+            if trial is not None and "measures" in trial.user_attrs:
+                loss, rows = trial.value, trial.user_attrs["measures"]
+            else:
+                loss, rows = score(cal, evaluate(cal, params, seeds, pool, runner))
             frame = pd.DataFrame(rows).astype({"value": float})
             frame.insert(0, "seeds", seeds_name)
             frame.insert(0, "candidate", candidate)
@@ -648,7 +655,7 @@ def _report(cal: Calibration, study, table: pd.DataFrame, weights: dict[str, flo
         "",
         "| parameter | best | shipped default | bounds | importance |",
         "|---|---|---|---|---|",
-        *[f"| `{n}` | {_toml(best.params[n])} | {defaults[n]} | {f.low:g}-{f.high:g}{' (log)' if f.log else ''} | "
+        *[f"| `{n}` | {best.params[n]:.4g} | {defaults[n]} | {f.low:g}-{f.high:g}{' (log)' if f.log else ''} | "
           f"{weights.get(n, float('nan')):.2f} |" for n, f in cal.free.items()],
         "",
         f"Use it: `best-params.toml` (the fitted parameters; as a scenario file it is the defaults with the fit), "
@@ -716,7 +723,7 @@ def run_calibration(cal: Calibration, out: str | Path, *, n_trials: int, storage
             optimise(cal, study, n_trials, pool, runner, report)
             if report is not None:
                 report("validating the best candidate and the defaults on the validation seeds")
-            table = validation(cal, dict(study.best_trial.params), pool, runner)
+            table = validation(cal, study, pool, runner)
         files = write_report(cal, study, table, out, url)
     losses = table.groupby(["candidate", "seeds"]).loss.first()
     return {"study": cal.name, "storage": url, "out": str(out), "n_trials": len(complete_trials(study)),
