@@ -93,6 +93,14 @@ def test_the_defaults_are_the_first_candidate_and_a_rerun_needs_resume(tmp_path)
     assert result["n_trials"] == 5
 
 
+def test_dask_backend_evaluates_the_same_candidates(tmp_path):
+    cal = load_calibration(write(tmp_path, TINY.format(patients=20, days=28, low=0.2, high=0.3)))
+    local = run_calibration(cal, tmp_path / "local", n_trials=3, workers=1, runner=cheap_patient)
+    dask = run_calibration(cal, tmp_path / "dask", n_trials=3, backend="dask", workers=1, runner=cheap_patient)
+    assert (tmp_path / "dask" / "validation.csv").read_text() == (tmp_path / "local" / "validation.csv").read_text()
+    assert dask["best_params"] == local["best_params"] and dask["best_loss"] == local["best_loss"]
+
+
 def test_resume_after_sigkill_keeps_finished_trials_and_reaches_n(tmp_path):
     path = write(tmp_path, TINY.format(patients=2, days=56, low=0.4, high=0.5))
     out = tmp_path / "out"
