@@ -1,4 +1,4 @@
-"""The ``cartsim`` command line: ``run``, ``trial``, ``sweep``, ``viz`` and ``scenarios``.
+"""The ``cartsim`` command line: ``run``, ``trial``, ``calibrate``, ``sweep``, ``viz`` and ``scenarios``.
 
 Bad input (a parameter, a scenario, a flag, an ``--out`` that cannot be written,
 a job too large for this machine) stops with one line on stderr that names it,
@@ -76,6 +76,22 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     sw.add_argument("--out", type=Path, help="output folder (default: ./cartsim-out/SWEEPNAME)")
     sw.add_argument("--resume", action="store_true", help="continue a sweep in --out, skipping finished runs")
+    ca = sub.add_parser("calibrate", help="fit free parameters to clinical targets (Optuna study, resumable)",
+                        description="Fit the free parameters of a calibration file to its targets' reference "
+                                    "ranges with an Optuna study (TPE); every candidate runs the same virtual "
+                                    "patients. The study lives in OUT/study.db (or --storage), so a killed "
+                                    "calibration continues with --resume. Writes the best parameters as scenario "
+                                    "files, a validation on unseen seeds and a Markdown report.")
+    ca.add_argument("calibration_file", type=Path, help="calibration TOML (see sim/calibration.py or the README)")
+    ca.add_argument("--trials", type=int, default=40, help="finished candidates the study should hold (default 40)")
+    ca.add_argument("--storage", help="study database URL (default: sqlite:///OUT/study.db), e.g. "
+                                      "postgresql://host/db for several machines")
+    ca.add_argument("--backend", choices=["local", "dask"], default="local", help="process pool or Dask (default local)")
+    ca.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (implies --backend dask)")
+    ca.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    ca.add_argument("--out", type=Path, help="output folder (default: ./cartsim-out/calibration-NAME)")
+    ca.add_argument("--resume", action="store_true", help="continue the study in --out (or --storage)")
+    ca.add_argument("--json", action="store_true", help="print the result as one JSON object")
     vz = sub.add_parser("viz", help="open the teaching app in the browser (SolaraViz)",
                         description="Serve the browser app; open the printed address. Listens on 127.0.0.1 "
                                     "unless --host says otherwise.")
@@ -118,6 +134,8 @@ def _command(argv: list[str] | None) -> int:
             return _scenarios(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "calibrate":
+            return _calibrate(args)
         if args.command == "trial":
             return _trial(args)
         if args.command == "viz":
@@ -241,6 +259,32 @@ def _trial(args) -> int:
         lines.append(f"  clinical reference: {s['reference']}")
     lines.append(f"  written to {out}/ ({', '.join(files)})")
     print("\n".join(lines))
+    return 0
+
+
+def _calibrate(args) -> int:
+    from sim.calibration import load_calibration, run_calibration
+
+    cal = load_calibration(args.calibration_file)
+    out = args.out or Path("cartsim-out") / f"calibration-{cal.name}"
+    say = None if args.json else (lambda line: print(f"cartsim calibrate: {line}", file=sys.stderr, flush=True))
+    backend = "dask" if args.scheduler else args.backend
+    try:
+        result = run_calibration(cal, out, n_trials=args.trials, storage=args.storage, backend=backend,
+                                 workers=args.workers, scheduler=args.scheduler, resume=args.resume, report=say)
+    except KeyboardInterrupt as stop:
+        print(f"cartsim calibrate: {_stopped(stop)}; the finished candidates are kept in the study "
+              f"({args.storage or out / 'study.db'}); continue with --resume", file=sys.stderr)
+        return _interrupted_status(stop)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    v = result["validation_loss"]
+    print(f"cartsim calibrate: {cal.name}: {result['n_trials']} candidates, best trial {result['best_trial']} "
+          f"(loss {result['best_loss']:.3g}): "
+          + ", ".join(f"{k}={v:.4g}" for k, v in result["best_params"].items())
+          + f"\n  validation seeds: loss {v['best']:.3g} (best) vs {v['defaults']:.3g} (shipped defaults)"
+          + f"\n  written to {result['out']}/ ({', '.join(result['files'])})")
     return 0
 
 

@@ -252,3 +252,61 @@ def _km_title(trial) -> str:
     contrast = "hazard ratio not estimable" if hr is None else \
         f"hazard ratio {hr:.2f} (95% CI {low:.2f}-{high:.2f}), log-rank p = {s['logrank_p']:.3g}"
     return f"{s['n_enrolled']} randomised {s['ratio']}; median PFS: {', '.join(parts)}\n{contrast}"
+
+
+def calibration_history(study, path) -> None:
+    """Loss of every finished candidate in order, and the best so far (log scale when losses span decades)."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    numbers = [t.number for t in done]
+    values = np.array([t.value for t in done], float)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(numbers, values, "o", color="#888888", ms=4, label="candidate")
+    ax.step(numbers, np.minimum.accumulate(values), where="post", color="k", label="best so far")
+    if len(values) and values.min() > 0 and values.max() / values.min() > 100:
+        ax.set_yscale("log")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("loss (sum of weight x z^2)")
+    ax.set_title("optimisation history")
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def calibration_importance(importances: dict[str, float], path) -> None:
+    """Optuna's parameter importances as horizontal bars."""
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * max(len(importances), 1)))
+    names = list(importances)[::-1]
+    ax.barh(names, [importances[n] for n in names], color="#4a7ab5")
+    ax.set_xlabel("importance for the loss (optuna.importance)")
+    ax.set_title("parameter importances")
+    save(fig, path)
+
+
+def calibration_targets(table, path) -> None:
+    """Each target measure's simulated value with its 95% CI against its reference range:
+    best candidate and defaults, on the fit seeds and on the validation seeds."""
+    from sim.calibration import PROPORTIONS
+
+    keys = table[["target", "measure", "low", "high"]].drop_duplicates(["target", "measure"])
+    styles = {("best", "fit"): ("o", "k", -0.27), ("best", "validation"): ("s", "#1b7837", -0.09),
+              ("defaults", "fit"): ("o", "#b35806", 0.09), ("defaults", "validation"): ("s", "#e08214", 0.27)}
+    fig, axes = plt.subplots(len(keys), 1, figsize=(7.5, 0.9 + 0.75 * len(keys)), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys.itertuples()):
+        rows = table[(table.target == key.target) & (table.measure == key.measure)]
+        ax.axvspan(key.low, key.high, color="#c7e9c0")
+        for (candidate, seeds), (marker, colour, dy) in styles.items():
+            row = rows[(rows.candidate == candidate) & (rows.seeds == seeds)]
+            if row.empty or row.value.isna().all():
+                continue
+            r = row.iloc[0]
+            lo, hi = (r.value if v is None or np.isnan(v) else v for v in (r.ci_low, r.ci_high))
+            ax.errorbar(r.value, dy, xerr=[[r.value - lo], [hi - r.value]], fmt=marker, color=colour, capsize=2,
+                        ms=4, label=f"{candidate}, {seeds} seeds")
+        ax.set_yticks([0], [f"{key.target}\n{key.measure}"], fontsize=8)
+        ax.set_ylim(-0.5, 0.5)
+        if key.measure in PROPORTIONS:
+            ax.set_xlim(-0.02, 1.02)
+    axes[0, 0].legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    axes[-1, 0].set_xlabel("simulated value (95% CI) vs reference range (green)")
+    save(fig, path)

@@ -392,7 +392,7 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, *, backend: str = "loc
     outdir.check_usable(out)
     if scheduler:
         check_scheduler(scheduler)
-    with outdir.lock(out), _executor(backend, workers, scheduler) as pool:
+    with outdir.lock(out), executor(backend, workers, scheduler) as pool:
         done = _prepare(sweep, out, resume)
         todo = [t for t in sweep.tasks() if t[0] not in done]
         varied = sorted({name for point in sweep.points for name in point})
@@ -480,8 +480,9 @@ def stop_pool(pool: cf.ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)  # the pool sees its workers gone and cleans up its queues
 
 
-class _executor:
-    """A concurrent.futures executor for the backend (context manager)."""
+class executor:
+    """A concurrent.futures executor for the backend (context manager): a local process pool of
+    ``workers``, the Dask scheduler at ``scheduler``, or a local Dask cluster of ``workers``."""
 
     def __init__(self, backend: str, workers: int | None, scheduler: str | None):
         self.backend, self.workers, self.scheduler = backend, workers, scheduler

@@ -246,6 +246,16 @@ def _map(pool, fn, jobs: list[dict], bar, done: dict[int, dict]) -> list[dict]:
     return [done[i] for i in range(len(jobs))]
 
 
+def patient_jobs(scenario: CARTScenario, patients: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """The sampled traits of ``patients`` virtual patients and each one's scenario parameters
+    (the scenario with the patient's traits), every one validated before any run."""
+    traits = sample_patients(scenario, patients, seed)
+    jobs = [{**scenario.params(), **{k: p[k] for k in TRAITS}} for p in traits]
+    for job in jobs:
+        CARTScenario(**job)
+    return traits, jobs
+
+
 def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int | None = None,
               progress: bool = True, control: dict | None = None, ratio: tuple[int, int] = (1, 1)) -> TrialResult:
     """Sample, screen and treat ``patients`` virtual patients on ``workers`` processes.
@@ -258,10 +268,9 @@ def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int
     """
     workers = check_trial(scenario, patients, seed, workers)
     control_scenario = check_control(scenario, control) if control is not None else None
-    traits = sample_patients(scenario, patients, seed)
-    jobs = [{**scenario.params(), **{k: p[k] for k in TRAITS}} for p in traits]
+    traits, jobs = patient_jobs(scenario, patients, seed)
     control_jobs = [{**job, **control} for job in jobs] if control is not None else []
-    for job in jobs + control_jobs:
+    for job in control_jobs:
         CARTScenario(**job)  # validate every patient before any runs
     done: dict[int, dict] = {}
     pool = process_pool(workers)
@@ -282,14 +291,14 @@ def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int
                     rows[i].update(row)
     except KeyboardInterrupt as stop:
         stop_pool(pool)
-        kept = _single_arm([traits[i] for i in sorted(done)], done, scenario) if control is None else None
+        kept = single_arm([traits[i] for i in sorted(done)], done, scenario) if control is None else None
         raise TrialInterrupted(kept, stop) from None
     except BaseException:
         stop_pool(pool)
         raise
     pool.shutdown()
     if control is None:
-        return _single_arm(traits, dict(enumerate(rows)), scenario)
+        return single_arm(traits, dict(enumerate(rows)), scenario)
     table, courses = _table(traits, dict(enumerate(rows)))
     arms = {}
     for name, arm_scenario in zip(ARMS, (scenario, control_scenario)):
@@ -312,8 +321,9 @@ def _table(traits: list[dict], rows: dict[int, dict]) -> tuple[pd.DataFrame, dic
     return table.drop(columns=[c for c in ("course_days", "course_pct", "course_calls") if c in table]), courses
 
 
-def _single_arm(traits: list[dict], rows: dict[int, dict], scenario: CARTScenario) -> TrialResult:
-    """The TrialResult of a single-arm trial of the patients in ``traits``."""
+def single_arm(traits: list[dict], rows: dict[int, dict], scenario: CARTScenario) -> TrialResult:
+    """The TrialResult of a single-arm trial of the patients in ``traits`` (``rows``: each
+    patient's :func:`treat_patient` row by patient index)."""
     table, courses = _table(traits, rows)
     return TrialResult(table, summarize_trial(table, scenario), courses)
 
