@@ -284,20 +284,20 @@ class CARTScenario(Scenario):
 
     def validate(self) -> None:
         """Check every value against its Spec and the cross-parameter rules."""
+        sides = ("width", "height")  # checked last: their floor depends on lesion_fraction and site
         for name, (kind, spec, _) in self.specs().items():
             value = getattr(self, name)
-            if not _within(value, kind, spec):
+            if name not in sides and not _within(value, kind, spec):
                 raise ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {spec.allowed(kind)}")
+        for name in sides:
+            kind, spec, _ = self.specs()[name]
+            value = getattr(self, name)
+            if not _within(value, kind, spec) or value < min_side(self.lesion_fraction, self.site):
+                raise ScenarioError(f"parameter {name}: value {value!r} is not allowed; "
+                                    f"allowed: {side_allowed(self.lesion_fraction, self.site)}")
         route = tables.routes()[self.route]
         if route["systemic_share"] + max(route["local_share"].values(), default=0) > 1:
             raise ScenarioError(f"route {self.route}: systemic_share + local_share exceed 1 in seeds/routes.toml")
-        need = min_side(self.lesion_fraction, self.site)
-        if min(self.width, self.height) < need:
-            side = min(self.width, self.height)
-            cells = math.pi * (self.lesion_fraction * side / 2) ** 2 * tables.sites()[self.site]["tumor_density"]
-            raise ScenarioError(
-                f"parameter width/height: lattice {self.width}x{self.height} holds about {cells:.0f} tumour cells "
-                f"at lesion_fraction {self.lesion_fraction:g}; allowed: width and height >= {need} (>= {MIN_TUMOR_CELLS} tumour cells)")
         last_infusion = (self.infusions - 1) * self.reinfusion_interval_days
         if last_infusion >= self.days:
             raise ScenarioError(
@@ -322,7 +322,7 @@ class CARTScenario(Scenario):
         """The parameter table of docs/model.md: name, unit, default, allowed, meaning, source."""
         rows = ["| name | unit | default | allowed | meaning | source |", "|---|---|---|---|---|---|"]
         for name, (kind, spec, default) in cls.specs().items():
-            allowed = "see seeds/" if spec.choices else spec.allowed(kind)
+            allowed = "see seeds/" if spec.choices else cls.allowed(name)
             rows.append(f"| `{name}` | {spec.unit} | {default} | {allowed} | {spec.meaning} | {spec.source} |")
         return "\n".join(rows) + "\n"
 
@@ -331,21 +331,36 @@ class CARTScenario(Scenario):
         """One line per parameter: name, default, unit, meaning, allowed values.
 
         For ``width``/``height`` the allowed range is the one that holds for the default
-        lesion and site (the lesion must hold ``MIN_TUMOR_CELLS``), not only the Spec's bound.
+        lesion and site (the lesion must hold ``MIN_TUMOR_CELLS``), not the Spec's bound.
         """
-        floor = min_side(cls._scenario_defaults["lesion_fraction"], cls._scenario_defaults["site"])
         lines = []
         for name, (kind, spec, default) in cls.specs().items():
-            allowed = spec.allowed(kind)
-            if name in ("width", "height"):
-                allowed = (f"a whole number >= {floor} (at the default lesion_fraction and site; "
-                           f"the lesion must hold {MIN_TUMOR_CELLS} tumour cells) and <= {spec.high:g}")
-            lines.append(f"{name:34s} {default!s:>10}  [{spec.unit}]  {spec.meaning}; {allowed}")
+            lines.append(f"{name:34s} {default!s:>10}  [{spec.unit}]  {spec.meaning}; {cls.allowed(name)}")
         return lines
+
+    @classmethod
+    def allowed(cls, name: str) -> str:
+        """The values parameter ``name`` accepts on its own; for ``width``/``height`` the floor that
+        holds at the default lesion_fraction and site (:func:`side_allowed`)."""
+        kind, spec, _ = cls.specs()[name]
+        if name in ("width", "height"):
+            return side_allowed(cls._scenario_defaults["lesion_fraction"], cls._scenario_defaults["site"], "the default ")
+        return spec.allowed(kind)
 
 
 MIN_TUMOR_CELLS = 300
 """Smallest lesion the lattice must hold: below this, RECIST diameters are noise."""
+
+
+def side_allowed(lesion_fraction: float, site: str, which: str = "") -> str:
+    """The allowed ``width``/``height``: a whole number from :func:`min_side` to the Spec's upper bound.
+
+    The Spec's own lower bound (20) is never the binding one: the lesion must hold
+    ``MIN_TUMOR_CELLS`` tumour cells, which needs a larger side at any site.
+    """
+    high = CARTScenario.specs()["width"][1].high
+    return (f"a whole number >= {min_side(lesion_fraction, site)} and <= {high:g} (at {which}lesion_fraction "
+            f"{lesion_fraction:g} and site {site} the lesion must hold {MIN_TUMOR_CELLS} tumour cells)")
 
 
 def min_side(lesion_fraction: float, site: str) -> int:
@@ -382,7 +397,7 @@ def coerce(name: str, value: Any) -> Any:
     NumPy scalars (``np.int64``, ``np.float64``, ``np.bool_``) count as their Python values.
     """
     kind, spec, _ = CARTScenario.specs()[name]
-    problem = ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {spec.allowed(kind)}")
+    problem = ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {CARTScenario.allowed(name)}")
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, str) and kind is not str:
