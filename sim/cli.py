@@ -145,9 +145,9 @@ def _interrupted_status(err: KeyboardInterrupt) -> int:
 
 def _scenarios(args) -> int:
     if args.parameters:
-        from sim.scenario import CARTScenario
+        from sim.parameters import Parameters  # no Mesa, no NumPy: starts fast
 
-        print("\n".join(CARTScenario.describe()))
+        print("\n".join(Parameters.describe()))
         return 0
     from sim.presets import preset_description, preset_files
 

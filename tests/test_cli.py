@@ -69,7 +69,7 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, args):
     assert not out.exists() or not any(out.iterdir())
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["scenarios"], ["run", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["scenarios"], ["scenarios", "--parameters"], ["run", "--help"]])
 def test_light_commands_import_no_heavy_library(argv):
     code = ("import sys\nfrom sim.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
             "heavy = sorted(m for m in ('mesa', 'pandas', 'scipy', 'matplotlib', 'numpy') if m in sys.modules)\n"
