@@ -209,8 +209,9 @@ def _trial(args) -> int:
         plausibility.warn([f"trial: {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} drawn per patient "
                            "from the target's population (sim/trial.py); their --set values are not used"])
     try:
-        trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers, progress=not args.json,
-                          control=control, ratio=ratio)
+        with outdir.lock(out):  # a second trial into this folder is refused; results are staged after the lock
+            trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers,
+                              progress=not args.json, control=control, ratio=ratio)
     except TrialInterrupted as stop:
         kept = stop.partial.summary["n_screened"] if stop.partial is not None else 0
         if kept:
