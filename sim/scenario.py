@@ -163,10 +163,11 @@ def parse_overrides(items: Iterable[str], flag: str = "--set") -> dict[str, Any]
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip()
+        shown = item if item.isprintable() else repr(item)  # a line break in the value must not break the line
         if not sep:
-            raise ScenarioError(f"{flag} {item}: expected name=value, e.g. {flag} dose=2.5e8")
+            raise ScenarioError(f"{flag} {shown}: expected name=value, e.g. {flag} dose=2.5e8")
         if name not in CARTScenario.parameter_names():
-            raise ScenarioError(f"{flag} {item}: unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
+            raise ScenarioError(f"{flag} {shown}: unknown parameter {name!r}; `cartsim scenarios --parameters` lists them")
         out[name] = coerce(name, value)
     return out
 
