@@ -164,6 +164,13 @@ def _default_out(prefix: str) -> Path:
 
 
 def _run(args) -> int:
+    from sim.figure_worker import FigureWorker
+
+    with FigureWorker() as figures:  # gets matplotlib ready while the scenario is checked and simulated
+        return _run_with(args, figures)
+
+
+def _run_with(args, figures) -> int:
     from sim import plausibility
     from sim.scenario import load_scenario, parse_overrides
 
@@ -181,7 +188,7 @@ def _run(args) -> int:
     from sim.model import run
 
     result = run(scenario, progress=not args.json)
-    out = _write(result, out)
+    out = _write(result, out, figures)
     if args.json:
         print(json.dumps(result.summary))
     else:
@@ -364,17 +371,20 @@ def _viz(args) -> int:
         return 0
 
 
-def _write(result, out: Path) -> Path:
-    """Write all outputs of a run through a staging folder; return the folder they landed in."""
-    from sim import plots
+def _write(result, out: Path, figures) -> Path:
+    """Write all outputs of a run through a staging folder; return the folder they landed in.
+
+    The figures are drawn by ``figures`` (a :class:`sim.figure_worker.FigureWorker`) while
+    the tables are written here."""
+    from sim.figure_worker import RunView
 
     with outdir.staging(out) as (tmp, final):
+        figures.start(RunView.of(result), tmp)
         result.timeseries.to_csv(tmp / "timeseries.csv", index=False)
         result.scans.to_csv(tmp / "scans.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
         (tmp / "scenario.toml").write_text(result.scenario.to_toml())
-        plots.timecourse(result, tmp / "timecourse.png")
-        plots.lattice(result, tmp / "lattice.png")
+        figures.finish()
     return final[0]
 
 
