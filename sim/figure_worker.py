@@ -134,7 +134,9 @@ def _warm_up() -> None:
     from sim.model import OBSERVED
 
     days = np.arange(85)
-    ts = pd.DataFrame({name: np.linspace(1.0, 1e4, days.size) for name in OBSERVED}).assign(day=days)
+    ts = pd.DataFrame({name: np.linspace(1.0, 1e4, days.size) for name in OBSERVED})
+    ts = ts.assign(day=days, cart_blood=np.geomspace(1, 1e11, days.size), cart_region=np.geomspace(1, 1e11, days.size))
+    # (log-axis labels 10^0 ... 10^11 are laid out with mathtext: parsed once here)
     scans = pd.DataFrame({"day": [0, 28, 56, 84], "apparent_mm": [30.0, 20.0, 35.0, 40.0],
                           "call": ["", "PR", "PD", "PD"], "irecist": ["", "iPR", "iUPD", "iCPD"]})
     summary = {"best_response": "PR", "best_pct_change": -30.0, "crs_grade": 1, "normal_cells_killed_fraction": 0.0}
