@@ -11,14 +11,17 @@ figures read, without the Mesa model) through a pipe, and the helper draws
 ``timecourse.png`` and ``lattice.png`` into the staging folder while the main
 process writes the tables.
 
-The helper ignores Ctrl-C (the main process ends it), and ends by itself when the
-main process goes away (its pipe closes). If it cannot start or dies, the figures
-are drawn in the main process instead; a write error in the helper is raised in
-the main process as the same ``OSError``.
+The warm-up drawing is skipped when no core is free (load average at or above the
+number of cores): there it would only take CPU time from the simulation. The helper
+ignores Ctrl-C (the main process ends it), and ends by itself when the main process
+goes away (its pipe closes). If it cannot start or dies, the figures are drawn in the
+main process instead; a write error in the helper is raised in the main process as
+the same ``OSError``.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import subprocess
@@ -149,7 +152,10 @@ def _warm_up() -> None:
 def main() -> None:
     """The helper: get ready, then draw the one run it is sent and reply ``"ok"`` or the exception."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group; the parent decides
-    _warm_up()
+    if os.getloadavg()[0] < (os.cpu_count() or 1):  # speculative work only while some core is free
+        _warm_up()
+    else:
+        import sim.plots  # noqa: F401 - the imports at least, before the run is done
     try:
         view, folder = pickle.load(sys.stdin.buffer)
     except EOFError:  # the run was refused or stopped: nothing to draw
