@@ -16,7 +16,7 @@ def view():
 
 
 def test_the_helper_draws_both_figures(tmp_path, view):
-    with FigureWorker() as figures:
+    with FigureWorker(helper=True) as figures:
         figures.start(view, tmp_path)
         figures.finish()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lattice.png", "timecourse.png"]
@@ -24,7 +24,7 @@ def test_the_helper_draws_both_figures(tmp_path, view):
 
 
 def test_figures_are_drawn_here_when_the_helper_is_gone(tmp_path, view):
-    with FigureWorker() as figures:
+    with FigureWorker(helper=True) as figures:
         figures.process.kill()
         figures.start(view, tmp_path)
         figures.finish()
@@ -32,10 +32,24 @@ def test_figures_are_drawn_here_when_the_helper_is_gone(tmp_path, view):
 
 
 def test_a_write_error_in_the_helper_is_raised_here(tmp_path, view):
-    with FigureWorker() as figures:
+    with FigureWorker(helper=True) as figures:
         figures.start(view, tmp_path / "missing")
         with pytest.raises(OSError):
             figures.finish()
+
+
+def test_the_helper_ends_by_itself_when_the_run_goes_away():
+    with FigureWorker(helper=True) as figures:
+        figures.process.stdin.close()  # what the kernel does when the run is killed
+        assert figures.process.wait(timeout=120) == 0
+
+
+def test_without_a_helper_the_figures_are_drawn_here(tmp_path, view):
+    with FigureWorker(helper=False) as figures:
+        assert figures.process is None
+        figures.start(view, tmp_path)
+        figures.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lattice.png", "timecourse.png"]
 
 
 def test_no_helper_is_left_after_bad_input_or_a_run(tmp_path, capsys):
