@@ -103,10 +103,12 @@ class FigureWorker:
     def start(self, view: RunView, folder: Path) -> None:
         """Hand the figures of ``view`` to the helper; they are written into ``folder`` by :meth:`finish`."""
         self.pending = (view, Path(folder))
+        if self.process is None:  # no helper: finish() draws here
+            return
         try:
             pickle.dump(self.pending, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.process.stdin.close()
-        except (AttributeError, OSError):  # no helper, or it died: finish() draws here
+        except OSError:  # the helper died: finish() draws here
             self.close()
 
     def finish(self) -> None:
