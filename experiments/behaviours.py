@@ -1,6 +1,6 @@
 """The nine qualitative behaviours of REFERENCE.md, checked with replicate seeds.
 
-    python experiments/behaviours.py [--seed S] [--workers K]
+    python experiments/behaviours.py [--seed S] [--replicates N] [--workers K]
 
 Each behaviour compares two or more conditions (100x100 lattices, 30 seeds each) and
 reports the effect size it is judged on (a shift of the best % change counts only if a
@@ -54,11 +54,11 @@ CONDITIONS = {
 
 
 def main() -> None:
-    args = options(__doc__, seed=9)
+    args = options(__doc__, seed=9, replicates=REPLICATES)
     base = {**GASTRIC, **BASE, "antigen_negative_fraction": TRIAL_NEGATIVE}
     base.pop("seed")
-    sweep = Sweep("behaviours", base, list(CONDITIONS.values()), replicates=REPLICATES, seed=args.seed)
-    table = run_sweep(sweep, args.runs / f"behaviours-seed{args.seed}", workers=args.workers, resume=True)
+    sweep = Sweep("behaviours", base, list(CONDITIONS.values()), replicates=args.replicates, seed=args.seed)
+    table = run_sweep(sweep, args.runs / f"behaviours-seed{args.seed}-r{args.replicates}", workers=args.workers, resume=True)
     table["condition"] = [list(CONDITIONS)[i // sweep.replicates] for i in table.run]
     by = table.groupby("condition")
     mean = by.mean(numeric_only=True)

@@ -13,15 +13,19 @@ from sim.sweep import load_sweep, run_sweep
 HERE = Path(__file__).parent
 
 
-def options(doc: str, patients: int | None = None, seed: int | None = None) -> argparse.Namespace:
+def options(doc: str, patients: int | None = None, seed: int | None = None,
+            replicates: int | None = None) -> argparse.Namespace:
     """--workers, --runs (raw Parquet runs, resumable), --out (CSV + figure), for trials --patients,
-    and --seed (the base seed, to rerun on another seed set) where the script has one."""
+    --seed (the base seed, to rerun on another seed set) and --replicates where the script has them."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     if patients is not None:
         parser.add_argument("--patients", type=int, default=patients, help="patients screened per trial")
     if seed is not None:
         parser.add_argument("--seed", type=int, default=seed, help=f"base seed (default {seed}); rerun with another "
                                                                   "to check that results hold on unseen seeds")
+    if replicates is not None:
+        parser.add_argument("--replicates", type=int, default=replicates,
+                            help=f"seeds per condition (default {replicates}; fewer for a quick look)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--runs", type=Path, default=HERE / "out", help="folder for the raw sweep runs")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "experiments",

@@ -53,19 +53,30 @@ def show(ax, snap, title):
 
 
 def lesson_arms(arms: dict[str, object], days: tuple[int, ...], path: Path, column: str, ylabel: str,
-                title: str, field: str | None = None) -> None:
-    """Rows: arms; columns: lattice on ``days``, then ``column`` over time for all arms."""
+                title: str, field: str | None = None, second: tuple[str, str] | None = None) -> None:
+    """Rows: arms; columns: lattice on ``days``, then ``column`` over time for all arms
+    (and, if ``second`` = (column, ylabel) is given, that column in a panel below)."""
     results = {label: simulate(s, days, field) for label, s in arms.items()}
     fig = plt.figure(figsize=(3.0 * len(days) + 4.5, 3.0 * len(arms)))
     grid = fig.add_gridspec(len(arms), len(days) + 2)
-    curve = fig.add_subplot(grid[:, len(days):])
+    if second:
+        inner = grid[:, len(days):].subgridspec(2, 1, hspace=0.3)
+        curve, lower = fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
+    else:
+        curve, lower = fig.add_subplot(grid[:, len(days):]), None
     for row, (label, (ts, summary, snaps)) in enumerate(results.items()):
         for col, day in enumerate(days):
             show(fig.add_subplot(grid[row, col]), snaps[day], f"{label}\nday {day}")
         curve.plot(ts.day, ts[column], label=f"{label}: {summary['best_response']}")
-    curve.set_xlabel("days after infusion")
+        if lower is not None:
+            lower.plot(ts.day, ts[second[0]])
     curve.set_ylabel(ylabel)
     curve.legend(fontsize=8)
+    if lower is not None:
+        lower.set_ylabel(second[1])
+        lower.set_xlabel("days after infusion")
+    else:
+        curve.set_xlabel("days after infusion")
     fig.suptitle(title)
     save(fig, path, dpi=100)
 
@@ -119,11 +130,13 @@ def main() -> None:
                 (0, 21, 84), args.out / "lesson3-escape.png", "antigen_negative_fraction",
                 "antigen-negative share of tumour cells", "Antigen escape: CAR-T cells select the cells they cannot see")
     lesson_pseudo(args.out / "lesson4-pseudo-progression.png")
-    toxic = {"seed": SEED, "car_affinity": 0.05, "route": "intratumoral", "days": 42}
-    lesson_arms({"EGFR (on normal epithelium)": load_scenario("gastric-cldn18-iv", {**toxic, "target": "EGFR"}),
-                 "GPC3 (absent from normal liver)": load_scenario("hcc-gpc3-hai", toxic)},
+    liver = load_scenario("hcc-gpc3-iv", {"seed": SEED, "route": "intratumoral", "days": 42, "car_affinity": 0.05})
+    lesson_arms({"EGFR, high affinity (K 0.05)": liver.replace(target="EGFR"),
+                 "EGFR, lower affinity (K 0.3)": liver.replace(target="EGFR", car_affinity=0.3),
+                 "GPC3, high affinity (K 0.05)": liver},
                 (0, 21), args.out / "lesson5-on-target-off-tumour.png", "normal_killed",
-                "normal cells killed by CAR-T (lattice)", "On-target, off-tumour toxicity: a high-affinity CAR")
+                "normal liver cells killed by CAR-T (lattice)", "On-target, off-tumour toxicity and the affinity "
+                "trade-off (liver lesion, intratumoral)", second=("tumor_cells", "viable tumour cells"))
     lesson_lasting(args.out / "lesson6-lasting.png")
     print(f"lesson figures written to {args.out}")
 

@@ -61,6 +61,9 @@ class Scan:
     """RECIST 1.1 call against baseline and nadir ('' at baseline)."""
     irecist: str = ""
     """iRECIST call: iCR, iPR, iSD, iUPD (unconfirmed) or iCPD (confirmed)."""
+    swelling: bool = False
+    """The sign of pseudo-progression: apparent progression while the viable tumour did not grow
+    (:func:`apparent_only_growth`)."""
 
     def as_dict(self) -> dict:
         """Plain dict for tables and JSON."""
@@ -121,6 +124,15 @@ def recist_call(d: float, baseline: float, nadir: float, min_increase_mm: float 
     return SD
 
 
+def apparent_only_growth(scan: Scan, reference: Scan) -> bool:
+    """True if ``scan`` reads as progression (its RECIST call is PD, against the nadir) while the
+    viable tumour has not grown since ``reference``, the scan of that nadir: the lesion swells
+    with infiltrate, edema and debris, not with tumour. The pseudo-progression label of the
+    app and the ``pseudo_progression`` of :func:`assess` both rest on this rule.
+    """
+    return scan.call == PD and scan.viable_mm <= reference.viable_mm
+
+
 def assess(scans: list[Scan], sd_min_days: int) -> dict:
     """Fill each scan's RECIST and iRECIST calls; return the response summary.
 
@@ -134,9 +146,9 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
 
     Returns ``best_response``, ``best_pct_change`` (% change of the apparent
     diameter from baseline at its smallest follow-up before confirmed
-    progression), ``pseudo_progression`` (an iUPD while the viable lesion is
-    smaller than at baseline, followed by PR/CR before any confirmed
-    progression) and ``relapse`` (after a PR/CR, the viable lesion regrows by >= 20%
+    progression), ``pseudo_progression`` (an iUPD scan showing
+    :func:`apparent_only_growth`, its ``swelling``, followed by PR/CR before any
+    confirmed progression) and ``relapse`` (after a PR/CR, the viable lesion regrows by >= 20%
     and >= 5 mm from its nadir).
     """
     base = scans[0]
@@ -145,11 +157,13 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
         return {"best_response": NE if base.apparent_mm > 0 else CR, "best_pct_change": None,
                 "pseudo_progression": False, "relapse": False}
     nadir = base.apparent_mm
+    nadir_scan = base
     unconfirmed_at = None
     best = None
     confirmed = False
     for scan in follow:
         scan.call = recist_call(scan.apparent_mm, base.apparent_mm, nadir)
+        scan.swelling = apparent_only_growth(scan, nadir_scan)
         if confirmed:
             scan.irecist = "iCPD"
         elif scan.call == PD:
@@ -162,13 +176,14 @@ def assess(scans: list[Scan], sd_min_days: int) -> dict:
             scan.irecist, unconfirmed_at = "i" + scan.call, None
         if not confirmed and scan.call != PD and (scan.call != SD or scan.day >= sd_min_days):
             best = scan.call if best is None else min(best, scan.call, key=_RANK.get)
-        nadir = min(nadir, scan.apparent_mm)
+        if scan.apparent_mm < nadir:
+            nadir, nadir_scan = scan.apparent_mm, scan
     if best is None:
         best = PD if any(scan.call == PD for scan in follow) else NE
 
     pseudo = False
     for i, scan in enumerate(follow):
-        if scan.irecist == "iUPD" and scan.viable_mm < base.viable_mm:
+        if scan.irecist == "iUPD" and scan.swelling:
             pseudo = pseudo or any(later.irecist in ("iCR", "iPR") for later in follow[i + 1:])
 
     relapse = False

@@ -23,9 +23,11 @@ Their signal is the IFN-gamma response to inflammation F, F / (F + ``ifn_half_sa
 * ``myeloid``: suppressive myeloid and regulatory cells recruited by stroma and
   inflammation over days (``myeloid_recruitment_days``) that stay a week or more
   after the tumour cells are gone (``myeloid_half_life_days``);
-* ``edema``: the inflammatory swelling a scan reads as lesion, which builds over
-  about half a day of sustained inflammation (``EDEMA_RISE_H``) and resolves over
-  weeks (``edema_half_life_days``).
+* ``edema``: the inflammatory swelling a scan reads as lesion. Its level is
+  F / (F + ``edema_half_saturation``): vascular leak needs far more cytokine than
+  PD-L1 induction, so tissue swells only where killing is dense, not wherever a
+  trace of IFN-gamma has diffused. It builds over about half a day of sustained
+  inflammation (``EDEMA_RISE_H``) and resolves over weeks (``edema_half_life_days``).
 
 From these, two arrays the CAR-T cells read: ``inhibition``, the share of killing
 and proliferation lost at a site, and ``hindrance``, the share of moves and entries
@@ -90,9 +92,9 @@ class Fields:
     def update(self, tissue, dt_h: float) -> None:
         """Advance all fields and states by ``dt_h`` hours; refresh direction, inhibition and hindrance.
 
-        PD-L1 (on tumour and stroma) and edema relax towards the IFN-gamma response
+        PD-L1 (on tumour and stroma) relaxes towards the IFN-gamma response
         F / (F + ``ifn_half_saturation``), myeloid cells towards min(1, stroma + that
-        response). Inhibition combines three independent brakes (each a share of function lost)::
+        response), edema towards F / (F + ``edema_half_saturation``). Inhibition combines three independent brakes (each a share of function lost)::
 
             inhibition = suppression x (1 - (1 - (1 - r) tgfb) (1 - m_s myeloid) (1 - a_r pdl1))
 
@@ -112,7 +114,8 @@ class Fields:
               24 * s.pdl1_half_life_days, dt_h)
         relax(self.myeloid, np.minimum(tissue.stroma + signal, 1), 24 * s.myeloid_recruitment_days,
               24 * s.myeloid_half_life_days, dt_h)
-        relax(self.edema, signal, EDEMA_RISE_H, 24 * s.edema_half_life_days, dt_h)
+        swelling = self.inflammation / (self.inflammation + np.float32(s.edema_half_saturation))
+        relax(self.edema, swelling, EDEMA_RISE_H, 24 * s.edema_half_life_days, dt_h)
         free = ((1 - (1 - self.tgfb_resistance) * self.suppression) * (1 - s.myeloid_suppression * self.myeloid)
                 * (1 - s.adaptive_resistance * self.pdl1))
         np.multiply(1 - free, s.suppression, out=self.inhibition)

@@ -95,6 +95,8 @@ class CARTModel(Model):
 
         hourly = self.dt_h / 24
         persistence = tables.products()[s.product]["persistence_factor"]
+        self.companion_antigen_cells = float(tables.products()[s.product]["companion_antigen_cells"])
+        """Normal cells a co-infused companion CAR meets (seeds/products.toml): they drive blood expansion."""
         self.death_probability = [
             -np.expm1(-np.log(2) * hourly / (s.effector_half_life_days * persistence)),
             -np.expm1(-np.log(2) * hourly / (s.memory_half_life_days * persistence)),
@@ -148,10 +150,10 @@ class CARTModel(Model):
         homed = entered = 0.0
         for start_h, blood, region in self.courses:
             since = (hour - start_h) / 24
-            homed += blood.step(since, dt, self.homing_per_day, _shared(blood_antigen, blood, blood_effectors),
-                                self.tissue.target["normal_tissue_uptake_per_day"])
-            entered += region.step(since, dt, delivery.route.entry_per_day,
-                                   _shared(region_antigen, region, region_effectors))
+            homed += blood.step(since, dt, self.homing_per_day, blood_antigen,
+                                self.tissue.target["normal_tissue_uptake_per_day"], blood_effectors)
+            entered += region.step(since, dt, delivery.route.entry_per_day, region_antigen,
+                                   competing_effectors=region_effectors)
         self._enter(self.rng.poisson(delivery.homing_agents(homed)), "vessels")
         self._enter(self.rng.poisson(delivery.regional_agents(entered)), delivery.route.entry)
 
@@ -203,7 +205,8 @@ class CARTModel(Model):
     def antigen_load(self) -> tuple[float, float]:
         """Antigen-bearing cells (clinical counts) that the blood and the regional pool meet now.
 
-        Blood: the target's ``normal_antigen_cells`` plus the site's ``antigen_exposure``
+        Blood: the target's ``normal_antigen_cells``, the product's ``companion_antigen_cells``
+        (a co-infused CD19 CAR's B cells, seeds/products.toml), plus the site's ``antigen_exposure``
         x the patient's antigen-positive tumour cells; the region: the route's
         ``antigen_exposure`` x the antigen-positive cells of the tumour it reaches. The
         patient's antigen-positive cells now = its burden at infusion x the lattice's
@@ -212,7 +215,7 @@ class CARTModel(Model):
         """
         d = self.delivery
         positive_share = self.tissue.antigen_positive_cells() / max(self.positive_cells_baseline, 1)
-        blood = (self.tissue.target["normal_antigen_cells"]
+        blood = (self.tissue.target["normal_antigen_cells"] + self.companion_antigen_cells
                  + self.tissue.site["antigen_exposure"] * d.burden_cells * positive_share)
         region = d.route.antigen_exposure * d.regional_reference * positive_share
         return blood, region
@@ -292,13 +295,6 @@ OBSERVED = ("day", "tumor_cells", "apparent_mm", "viable_mm", "antigen_negative_
             "cart_effector", "cart_memory", "cart_exhausted", "cart_blood", "cart_region", "cytokine", "tumor_killed",
             "normal_killed", "density")
 """Columns of the daily time series."""
-
-
-def _shared(antigen_cells: float, pool: CARTPool, effectors: float) -> float:
-    """The share of the antigen a pool meets that is its own: in proportion to its effectors among
-    ``effectors`` (all infusions' pools of that compartment), so several pools compete for one antigen
-    as one pool would (each sees the stimulated share L / (L + E_total)); all of it with one infusion."""
-    return antigen_cells * (pool.effector / effectors) if effectors > 0 else antigen_cells
 
 
 def _reporter(key: str):

@@ -124,8 +124,10 @@ class Parameters:
     inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, cytokines) where CAR-T cells kill", low=0.1, high=1000)] = 48.0
     edema_half_life_days: Annotated[float, _P("days", "half-life of the inflammatory swelling (edema, infiltrate) once inflammation has gone",
                                               low=0.01, high=1000, source="REFERENCE.md: pseudo-progression; calibrated: the swelling of days 10-14 has resolved by a day-28 scan")] = 5.0
-    ifn_half_saturation: Annotated[float, _P("rel.", "inflammation at which its IFN-gamma response (PD-L1 induction, myeloid recruitment, edema) is half-maximal",
+    ifn_half_saturation: Annotated[float, _P("rel.", "inflammation at which its IFN-gamma response (PD-L1 induction, myeloid recruitment) is half-maximal",
                                              low=0, open_low=True, high=100)] = 0.01
+    edema_half_saturation: Annotated[float, _P("rel.", "inflammation at which inflammatory swelling (vascular leak, infiltrate) is half-maximal",
+                                               low=0, open_low=True, high=100, source="calibrated: some, not all, responders read larger at a day-14 scan (REFERENCE.md: pseudo-progression in some responders)")] = 0.04
     adaptive_resistance: Annotated[float, _P("0..1", "share of T-cell function blocked by PD-L1 fully induced on tissue by IFN-gamma",
                                              low=0, high=1, source="REFERENCE.md: adaptive resistance (Spranger et al. 2013; Cherkassky et al. 2016)")] = 0.5
     pdl1_induction_h: Annotated[float, _P("h", "time constant of PD-L1 induction by inflammation", low=0.1, high=1000,
@@ -179,6 +181,8 @@ class Parameters:
     # --- blood compartment ------------------------------------------------------------
     expansion_rate_per_day: Annotated[float, _P("1/day", "CAR-T expansion rate in blood or a regional pool when antigen is plentiful",
                                                 low=0, high=5, source="REFERENCE.md: blood kinetics (Stein et al. 2019)")] = 0.55
+    expansion_half_saturation_cells: Annotated[float, _P("cells", "antigen-bearing cells a pool must meet for half-maximal stimulation while CAR-T cells are few (K of the Beddington-DeAngelis rule, sim.tcells.CARTPool)",
+                                                         low=0, high=1e13, source="modelling assumption; REFERENCE.md: expansion larger in haematologic than solid tumours (Liu et al. 2021), CD19 peak does not track dose (Stein et al. 2019)")] = 5e9
     lymphodepletion_expansion_factor: Annotated[float, _P("x", "multiplier of the expansion rate after lymphodepletion",
                                                           low=1, high=10, source="REFERENCE.md: lymphodepletion raises expansion")] = 1.6
     expansion_days: Annotated[float, _P("days", "days of the programmed expansion phase before contraction (Tmax)", low=0, high=60,

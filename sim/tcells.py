@@ -169,16 +169,20 @@ class CARTPool:
     (Stein et al., CPT Pharmacometrics Syst Pharmacol 2019; REFERENCE.md blood
     kinetics): until ``expansion_days`` (Tmax) effectors E grow at
 
-        dE/dt = rho * L / (L + E) * E
+        dE/dt = rho * L / (L + K + E_all) * E
 
     where rho = ``expansion_rate_per_day`` (times ``lymphodepletion_expansion_factor``
-    after lymphodepletion, times the product's ``expansion_factor``) and L is the
+    after lymphodepletion, times the product's ``expansion_factor``), L is the
     antigen-bearing cells the pool meets (given to :meth:`step`; see
-    ``CARTModel.antigen_load``): while CAR-T cells are few against their antigen they
-    expand exponentially, once they outnumber it expansion is limited by antigen
-    (each stimulated cell divides). So CD19 disease with its normal B cells drives a
-    large expansion, a solid lesion that blood cells barely meet a small one, and the
-    peak follows antigen more than dose. After Tmax effectors contract at
+    ``CARTModel.antigen_load``), K = ``expansion_half_saturation_cells`` and E_all the
+    effectors of every infusion's pool in the compartment, which compete for L. This is
+    the Beddington-DeAngelis stimulation: with antigen plentiful (L >> K, E: CD19 disease
+    with its normal B cells) cells expand at nearly rho until they outnumber their
+    antigen, so the peak follows antigen and not dose (REFERENCE.md: tisagenlecleucel's
+    peak does not track dose over a 25-fold range); with antigen scarce (L < K: a solid
+    lesion that blood cells barely meet) every cell is stimulated less often, expansion
+    is slow and the peak scales with dose (REFERENCE.md: expansion faster and larger in
+    haematologic than solid tumours). After Tmax effectors contract at
     ``contraction_rate_per_day`` while ``memory_conversion_per_day`` of them become
     memory, which decays at ``memory_decay_per_day`` (divided by the product's
     ``persistence_factor``). Cells leave the pool into tumour tissue at a rate per day
@@ -213,16 +217,19 @@ class CARTPool:
         self.infused += cells
 
     def step(self, day: float, dt_h: float, exit_per_day: float, antigen_cells: float,
-             uptake_per_day: float = 0.0) -> float:
+             uptake_per_day: float = 0.0, competing_effectors: float | None = None) -> float:
         """Advance ``dt_h`` hours at ``day`` after infusion; return the cells that left into tumour tissue.
 
-        ``antigen_cells``: antigen-bearing cells (tumour and normal) this pool meets now;
-        ``uptake_per_day``: rate of uptake into target-bearing normal tissue (1/day).
+        ``antigen_cells``: antigen-bearing cells (tumour and normal) the compartment's pools meet now;
+        ``uptake_per_day``: rate of uptake into target-bearing normal tissue (1/day);
+        ``competing_effectors``: effectors of all pools in the compartment (this pool's own if None).
         """
         s, dt = self.scenario, dt_h / 24
         e, mem = self.effector, self.memory
         if day < s.expansion_days:
-            stimulated = antigen_cells / (antigen_cells + e) if e > 0 else 0.0
+            competing = e if competing_effectors is None else competing_effectors
+            stimulated = (antigen_cells / (antigen_cells + s.expansion_half_saturation_cells + competing)
+                          if e > 0 else 0.0)
             grown = e * np.expm1(self.rho * stimulated * dt)
             self.expanded += grown
             e += grown

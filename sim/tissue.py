@@ -79,7 +79,9 @@ class Tissue:
         """Lay out lesion, capsule, septa, vessels, normal tissue and antigen patches.
 
         The lesion is a disk of diameter ``lesion_fraction`` x lattice side, centred, or
-        against the cavity/CSF edge for sites with a ``surface_edge``. Site data set
+        against the cavity/CSF edge for sites with a ``surface_edge``. Dispersed marrow
+        disease has no lesion: the disk's number of tumour cells is scattered over the
+        whole section among normal marrow cells. Site data set
         stroma (times ``stroma_scale``), vessels and tumour density; target data set
         the antigen (times ``antigen_density_scale``).
         """
@@ -100,8 +102,13 @@ class Tissue:
         self.stroma[inside] = (site["septa_stroma"] * ridges)[inside]
         np.minimum(self.stroma * np.float32(s.stroma_scale), 1, out=self.stroma)
 
-        self.tumor[:] = inside & ~self.vessel & (rng.random(self.shape) < site["tumor_density"])
-        self.normal[:] = (r >= self.radius + capsule) & ~self.vessel & (rng.random(self.shape) < site["normal_density"])
+        if site["dispersed"]:  # marrow disease: as many blasts as the disk would hold, scattered among normal marrow
+            share = site["tumor_density"] * np.count_nonzero(inside) / inside.size
+            self.tumor[:] = ~self.vessel & (rng.random(self.shape) < share)
+            self.normal[:] = ~self.vessel & ~self.tumor & (rng.random(self.shape) < site["normal_density"])
+        else:
+            self.tumor[:] = inside & ~self.vessel & (rng.random(self.shape) < site["tumor_density"])
+            self.normal[:] = (r >= self.radius + capsule) & ~self.vessel & (rng.random(self.shape) < site["normal_density"])
 
         t = self.target
         patch = smooth_field(rng, self.shape, t["patch_sites"])

@@ -53,7 +53,7 @@ def test_a_cars_serial_killing_is_finite_and_suppression_shortens_it():
     assert all(s < f for s, (f, _) in zip(suppressed, free))
 
 
-def test_pool_expansion_follows_antigen_not_dose():
+def test_pool_expansion_follows_antigen_where_plentiful_and_dose_where_scarce():
     s = CARTScenario(lymphodepletion=True)
 
     def peak(dose, antigen):
@@ -73,6 +73,10 @@ def test_pool_expansion_follows_antigen_not_dose():
     assert plenty_high / plenty_low < 25, "peak does not track a 25-fold dose range when antigen is plentiful"
     assert scarce / 2.5e8 < 10, "scarce antigen: little expansion"
     assert peak(2.5e8, 0.0)[0] == 2.5e8, "no antigen, no expansion"
+    solid = s.expansion_half_saturation_cells / 3  # a solid lesion's antigen, below half-saturation
+    ratio = peak(1e9, solid)[0] / peak(1e8, solid)[0]
+    assert 5 < ratio <= 10, f"scarce antigen: the peak follows dose (10-fold dose -> {ratio:.1f}-fold peak)"
+    assert peak(1e8, 1e12)[0] / 1e8 > 10 * peak(1e8, solid)[0] / 1e8, "plentiful antigen expands far more"
 
 
 def test_cd19_expands_far_more_than_a_gastric_lesion():
@@ -208,3 +212,27 @@ def test_normal_tissue_uptake_diverts_blood_cells_from_the_tumour():
     assert homed(0.3) < 0.5 * homed(0.0)
     assert tables.targets()["EGFR"]["normal_tissue_uptake_per_day"] > 0
     assert tables.targets()["CLDN18.2"]["normal_tissue_uptake_per_day"] == 0
+
+
+def test_a_coupled_cd19_product_expands_on_normal_b_cells_whatever_the_tumour():
+    kw = dict(target="GUCY2C", site="crc_liver_met", days=14, width=60, height=60, seed=3)
+    plain = cached_run(product="second_generation", **kw).summary
+    coupled = cached_run(product="cd19_coupled", **kw).summary
+    assert coupled["cart_peak"] > 10 * plain["cart_peak"]
+
+
+def test_swelling_needs_dense_killing():
+    """Edema follows F / (F + edema_half_saturation): a trace of diffused IFN-gamma induces PD-L1 but
+    does not swell tissue past the scan's threshold; dense killing does."""
+    s = CARTScenario()
+    model = CARTModel(s)
+    fields = model.fields
+    fields.inflammation[:] = 0
+    fields.edema[:] = 0
+    fields.inflammation[:, :5] = 2 * s.ifn_half_saturation      # a trace: above PD-L1's half-saturation
+    fields.inflammation[:, -5:] = 20 * s.edema_half_saturation  # dense killing
+    for _ in range(8):
+        fields.inflammation[:, :5] = 2 * s.ifn_half_saturation
+        fields.inflammation[:, -5:] = 20 * s.edema_half_saturation
+        fields.update(model.tissue, 3)
+    assert fields.edema[:, 2].max() < s.edema_threshold < fields.edema[:, -3].min()

@@ -19,3 +19,17 @@ def test_two_routes_start_identical_then_differ():
 def test_bad_choice_is_reported_and_the_preset_shown():
     model = Comparison(preset="gastric-cldn18-iv", seed="abc", compare="(none)")
     assert "seed" in model.error and list(model.arms) == ["CLDN18.2 / stomach / intravenous"]
+
+
+def test_comparing_with_the_presets_own_route_says_so():
+    model = Comparison(preset="gastric-peritoneal-iv", compare="route:intravenous", width="40", height="40")
+    assert len(model.arms) == 1 and "already uses route intravenous" in model.note
+
+
+def test_run_to_day_and_next_scan():
+    model = Comparison(preset="gastric-peritoneal-iv", compare="(none)", width="40", height="40",
+                       first_scan_day="14", scan_interval_days="14")
+    assert model.next_scan_day() == 14
+    model.run_to_day(14)
+    assert model.hours == 14 * 24 and model.next_scan_day() == 28
+    assert [scan.day for scan in next(iter(model.arms.values())).scans] == [0, 14]

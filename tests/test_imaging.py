@@ -54,6 +54,27 @@ def test_true_progression_is_not_pseudo():
     assert not out["pseudo_progression"]
 
 
+def test_pseudo_label_only_where_apparent_grows_and_viable_does_not():
+    """Lesson 4's course with an early scan: swelling on day 14, response, true regrowth on day 84."""
+    from sim.viz.frames import scan_label
+
+    days = [0, 14, 28, 56, 84]
+    apparent, viable = [30, 41, 25, 12, 20], [30, 25, 18, 10, 20]
+    course = [Scan(d, a, v, 0, v / a, 0.0) for d, a, v in zip(days, apparent, viable)]
+    out = assess(course, sd_min_days=42)
+    assert [s.irecist for s in course[1:]] == ["iUPD", "iSD", "iPR", "iUPD"]
+    assert [s.swelling for s in course[1:]] == [True, False, False, False]      # day 84 regrows: not pseudo
+    assert [scan_label(s) for s in course[1:]] == ["iUPD pseudo?", "iSD", "iPR", "iUPD"]
+    assert out["pseudo_progression"] and out["best_response"] == "PR"
+
+
+def test_regrowth_below_baseline_is_not_pseudo():
+    """The old rule (viable below baseline) called regrowth from a deep nadir pseudo-progression."""
+    course = scans(apparent=[30, 10, 20, 8], viable=[30, 10, 20, 8])
+    out = assess(course, sd_min_days=42)
+    assert course[2].irecist == "iUPD" and not course[2].swelling and not out["pseudo_progression"]
+
+
 def test_relapse_after_response():
     out = assess(scans(apparent=[30, 10, 5, 12], viable=[30, 10, 5, 12]), sd_min_days=42)
     assert out["best_response"] == "PR" and out["relapse"]

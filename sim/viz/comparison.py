@@ -12,6 +12,7 @@ from mesa import Model
 
 from sim.model import CARTModel
 from sim.scenario import ScenarioError, load_scenario
+from sim.schedule import scan_days
 
 FROM_PRESET = "(from preset)"
 """Choice meaning: keep the preset's value for this parameter."""
@@ -24,10 +25,11 @@ class Comparison(Model):
     Args:
         preset: scenario preset name (``cartsim scenarios``) or "default".
         compare: ``"route:NAME"``, ``"target:NAME"`` or ``"product:NAME"`` for arm B, or "(none)".
-        hours_per_step: simulated hours per step of the app (one drawn frame).
-        **choices: parameter overrides; values equal to ``FROM_PRESET`` are ignored.
+        hours_per_step: simulated hours per :meth:`step` (one drawn frame of the app).
+        **choices: parameter overrides (as ``--set`` takes them); values equal to ``FROM_PRESET``
+            are ignored.
 
-    ``scenario`` and ``rng`` are accepted and ignored: SolaraViz's Reset passes them, but
+    ``scenario`` and ``rng`` are accepted and ignored (Mesa's SolaraViz Reset passes them):
     the arms build their own CARTScenarios from the preset and the seed choice.
     """
 
@@ -37,6 +39,8 @@ class Comparison(Model):
         overrides = {k: v for k, v in choices.items() if v != FROM_PRESET}
         self.error = ""
         """A one-line complaint about the chosen values (the app then shows the preset instead)."""
+        self.note = ""
+        """Why arm B is not shown although a comparison was asked for ('' otherwise)."""
         source = None if preset == "default" else preset
         try:
             base = load_scenario(source, overrides)
@@ -50,19 +54,44 @@ class Comparison(Model):
             other = base.replace(**{kind: name})
             if other.params() != base.params():
                 self.arms[_label(other)] = CARTModel(other)
+            else:
+                self.note = f"arm B would be arm A: the scenario already uses {kind} {name}; one arm shown"
+
+    @property
+    def hours(self) -> int:
+        """Hours since infusion (model steps of arm A)."""
+        return next(iter(self.arms.values())).steps
 
     @property
     def day(self) -> float:
         """Days since infusion."""
-        return next(iter(self.arms.values())).steps / 24
+        return self.hours / 24
 
-    def step(self) -> None:
-        """Advance every arm by ``hours_per_step`` hours (until its horizon)."""
-        for _ in range(self.hours_per_step):
+    @property
+    def horizon(self) -> int:
+        """Last day of the run (the longest arm)."""
+        return max(arm.scenario.days for arm in self.arms.values())
+
+    def next_scan_day(self) -> int | None:
+        """The first scan day of arm A after the current time (None after the last scan)."""
+        later = [d for d in scan_days(next(iter(self.arms.values())).scenario) if d * 24 > self.hours]
+        return later[0] if later else None
+
+    def advance(self, hours: int) -> None:
+        """Advance every arm by ``hours`` hours (each until its horizon)."""
+        for _ in range(hours):
             for arm in self.arms.values():
                 if arm.running:
                     arm.step()
         self.running = any(arm.running for arm in self.arms.values())
+
+    def step(self) -> None:
+        """Advance every arm by ``hours_per_step`` hours."""
+        self.advance(self.hours_per_step)
+
+    def run_to_day(self, day: float) -> None:
+        """Advance to ``day`` (or the horizon, if sooner); nothing if already there."""
+        self.advance(max(0, round(day * 24) - self.hours))
 
 
 def _label(scenario) -> str:
