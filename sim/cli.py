@@ -163,9 +163,9 @@ def _interrupted_status(err: KeyboardInterrupt) -> int:
 
 def _scenarios(args) -> int:
     if args.parameters:
-        from sim.scenario import CARTScenario
+        from sim.parameters import Parameters  # no Mesa, no NumPy: starts fast
 
-        print("\n".join(CARTScenario.describe()))
+        print("\n".join(Parameters.describe()))
         return 0
     from sim.presets import preset_description, preset_files
 
@@ -182,6 +182,13 @@ def _default_out(prefix: str) -> Path:
 
 
 def _run(args) -> int:
+    from sim.figure_worker import FigureWorker
+
+    with FigureWorker() as figures:  # gets matplotlib ready while the scenario is checked and simulated
+        return _run_with(args, figures)
+
+
+def _run_with(args, figures) -> int:
     from sim import plausibility
     from sim.scenario import load_scenario, parse_overrides
 
@@ -199,7 +206,7 @@ def _run(args) -> int:
     from sim.model import run
 
     result = run(scenario, progress=not args.json)
-    out = _write(result, out)
+    out = _write(result, out, figures)
     if args.json:
         print(json.dumps(result.summary))
     else:
@@ -227,8 +234,9 @@ def _trial(args) -> int:
         plausibility.warn([f"trial: {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} drawn per patient "
                            "from the target's population (sim/trial.py); their --set values are not used"])
     try:
-        trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers, progress=not args.json,
-                          control=control, ratio=ratio)
+        with outdir.lock(out):  # a second trial into this folder is refused; results are staged after the lock
+            trial = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers,
+                              progress=not args.json, control=control, ratio=ratio)
     except TrialInterrupted as stop:
         kept = stop.partial.summary["n_screened"] if stop.partial is not None else 0
         if kept:
@@ -407,17 +415,20 @@ def _viz(args) -> int:
         return 0
 
 
-def _write(result, out: Path) -> Path:
-    """Write all outputs of a run through a staging folder; return the folder they landed in."""
-    from sim import plots
+def _write(result, out: Path, figures) -> Path:
+    """Write all outputs of a run through a staging folder; return the folder they landed in.
+
+    The figures are drawn by ``figures`` (a :class:`sim.figure_worker.FigureWorker`) while
+    the tables are written here."""
+    from sim.figure_worker import RunView
 
     with outdir.staging(out) as (tmp, final):
+        figures.start(RunView.of(result), tmp)
         result.timeseries.to_csv(tmp / "timeseries.csv", index=False)
         result.scans.to_csv(tmp / "scans.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
         (tmp / "scenario.toml").write_text(result.scenario.to_toml())
-        plots.timecourse(result, tmp / "timecourse.png")
-        plots.lattice(result, tmp / "lattice.png")
+        figures.finish()
     return final[0]
 
 

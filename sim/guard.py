@@ -1,9 +1,9 @@
 """Resource guard: refuse, before any work, a job this machine cannot finish.
 
 A lattice needs memory in proportion to its sites (fields, tissue state, agents):
-``benchmarks/results.json`` measured a peak of 1.41 GiB for 1000x1000 and 0.16 GiB
-for 100x100, about 1.4 kB per site on top of 0.16 GiB for the interpreter and
-libraries. :func:`check_memory` compares that estimate, times the runs held in
+about 1.4 kB per site on top of about 154 MiB for the interpreter and libraries
+(measured after Biology v2, see ``BYTES_PER_SITE``). :func:`check_memory` compares
+that estimate, times the runs held in
 memory at once (one per worker), with the memory this machine has available and
 refuses when it would not fit. :func:`check_count` bounds patient, replicate,
 run and worker counts so that a typo (``--patients 1000000000``) stops at once
@@ -16,10 +16,16 @@ import os
 
 from sim.errors import ScenarioError
 
+# Peak RSS (GNU time %M) of `sim.model.run` on the default scenario, 2026-11-26, after Biology v2:
+#   100x100, 84 days: 171,420 KB    300x300, 84 days: 280,916 KB    600x600, 7 days: 649,236 KB
+# -> (280,916 - 171,420) KB / 80,000 sites = 1.40 kB per site (1.40 kB from 100x100 to 600x600 too),
+#    and 171,420 KB - 10,000 sites x 1.40 kB = 154 MiB before the lattice.
+# (v1, benchmarks/results.json: 1.35 kB per site at 1000x1000, 160 MiB at 100x100.)
 BYTES_PER_SITE = 1500
-"""Upper estimate of the memory per lattice site (measured 1.35 kB at 1000x1000)."""
+"""Upper estimate of the memory per lattice site (measured 1.40 kB; the margin also covers the
+copy of the final lattice that ``cartsim run`` hands to its figure helper, about 20 B per site)."""
 BASE_BYTES = 170 * 2**20
-"""Memory of one run's process before the lattice (Python, NumPy, Mesa, pandas)."""
+"""Memory of one run's process before the lattice (Python, NumPy, Mesa, pandas; measured 154 MiB)."""
 MEMORY_SHARE = 0.8
 """Share of the available memory a job may plan to use."""
 MAX_PATIENTS = 100_000

@@ -13,7 +13,8 @@
   ``out-3``, ... instead of being lost. Staging folders left by killed processes
   (their PID no longer alive) are removed by the next staging in that parent.
 * :func:`lock` holds an exclusive ``flock`` on ``out/.cartsim.lock`` while a sweep
-  writes into it; a second process on the same folder is refused with one line.
+  writes into it or a trial runs for it; a second process on the same folder is
+  refused with one line.
   The kernel drops the lock when its holder dies, so a killed sweep never leaves
   the folder locked.
 """
@@ -67,7 +68,7 @@ def check_new(out: Path) -> None:
     """:func:`check_usable`, and ``out`` must not exist yet unless it is an empty folder."""
     out = Path(out)
     check_usable(out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):  # a lock is refused by lock()
         raise OutputError(f"--out {_short(out)}: exists and is not empty; choose a new folder "
                           "(earlier results are never overwritten)")
 
@@ -134,12 +135,14 @@ def alive(pid: int) -> bool:
 @contextlib.contextmanager
 def lock(out: Path) -> Iterator[None]:
     """Hold an exclusive lock on the folder ``out`` (created if needed); refuse if another
-    process holds it. A folder this call created and that holds nothing else at the end
-    (the work stopped before writing) is removed again."""
+    process holds it. At the end a lock file alone in the folder is removed, and so is a
+    folder this call created that holds nothing else (the work stopped before writing, or
+    a trial, whose results are staged and renamed into ``out`` after the lock)."""
     out = Path(out)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -147,11 +150,13 @@ def lock(out: Path) -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise OutputError(f"--out {_short(out)}: another cartsim process (pid {holder}) is writing this folder; "
                               "wait for it to finish or choose another folder") from None
+        held = True
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
+        if held and [p.name for p in out.iterdir()] == [LOCK_NAME]:
+            (out / LOCK_NAME).unlink()  # removed while still held
+            if created:
+                out.rmdir()
         os.close(fd)
-        if created and [p.name for p in out.iterdir()] == [LOCK_NAME]:
-            (out / LOCK_NAME).unlink()
-            out.rmdir()

@@ -7,7 +7,9 @@
   route's systemic share of the dose arrives, through the blood.
 
 The command line prints each as one line on stderr and runs anyway: such a
-scenario can be a deliberate teaching contrast.
+scenario can be a deliberate teaching contrast. A sweep prints each distinct
+warning once, with the number of design points it concerns, and keeps them in
+its ``_manifest.json`` (``warnings``).
 """
 
 from __future__ import annotations

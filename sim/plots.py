@@ -26,9 +26,13 @@ DEBRIS_COLOUR = (0.45, 0.45, 0.45)
 
 
 def timecourse(result, path) -> None:
-    """Four panels: lesion size with RECIST calls, antigen-negative share, CAR-T, cytokine."""
+    """Four panels: lesion size with RECIST calls, antigen-negative share, CAR-T, cytokine.
+
+    ``result``: a :class:`sim.model.Result` or a :class:`sim.figure_worker.RunView`
+    (``timeseries``, ``scans``, ``summary``, ``scenario``)."""
     ts, scans, s = result.timeseries, result.scans, result.scenario
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+    fig.subplots_adjust(left=0.065, right=0.935, bottom=0.07, top=0.91, wspace=0.32, hspace=0.2)  # fixed: fast
     ax = axes[0, 0]
     ax.plot(ts.day, ts.apparent_mm, color="#6a3d9a", label="apparent (imaging)")
     ax.plot(ts.day, ts.viable_mm, color="#e6550d", label="viable tumour")
@@ -74,7 +78,7 @@ def timecourse(result, path) -> None:
                  f"normal cells killed {100 * result.summary['normal_cells_killed_fraction']:.1f}%")
     ax.set_xlabel("days after infusion")
     fig.suptitle(f"{s.target} / {s.site} / {s.route}, dose {s.dose:.2g} cells, seed {s.seed}")
-    save(fig, path)
+    save(fig, path, layout=False)
 
 
 def lattice_rgb(model) -> np.ndarray:
@@ -93,18 +97,26 @@ def lattice_rgb(model) -> np.ndarray:
 
 def draw_lattice(model, ax) -> None:
     """Draw the lattice with CAR-T cells by phenotype on ``ax``."""
-    ax.imshow(lattice_rgb(model), origin="lower", interpolation="nearest")
+    cart = {phen: np.array([a.cell.coordinate for a in model.agents if a.phenotype == phen]).reshape(-1, 2)
+            for phen in PHENOTYPE_COLOURS}
+    _draw_lattice(ax, lattice_rgb(model), cart)
+
+
+def _draw_lattice(ax, rgb: np.ndarray, cart: dict) -> None:
+    """``rgb`` (``lattice_rgb``) with the CAR-T cells of ``cart`` (phenotype -> (n, 2) coordinates)."""
+    ax.imshow(rgb, origin="lower", interpolation="nearest")
     for phen, colour in PHENOTYPE_COLOURS.items():
-        xy = np.array([a.cell.coordinate for a in model.agents if a.phenotype == phen]).reshape(-1, 2)
+        xy = cart.get(phen, np.empty((0, 2)))
         ax.scatter(xy[:, 0], xy[:, 1], s=9, c=colour, edgecolors="white", linewidths=0.3)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def lattice(result, path) -> None:
-    """The final lattice with a legend."""
-    fig, ax = plt.subplots(figsize=(7.5, 7))
-    draw_lattice(result.model, ax)
+def lattice(view, path) -> None:
+    """The final lattice with a legend, from a :class:`sim.figure_worker.RunView`."""
+    fig, ax = plt.subplots(figsize=(8, 6.4))
+    fig.subplots_adjust(left=0.02, right=0.71, bottom=0.02, top=0.93)  # fixed: fast
+    _draw_lattice(ax, lattice_rgb(view), view.cart)
     handles = [Patch(color=ANTIGEN_CMAP(0.9), label="tumour, antigen high"),
                Patch(color=ANTIGEN_CMAP(0.1), label="tumour, antigen low"),
                Patch(color=NEGATIVE_COLOUR, label="tumour, antigen-negative"),
@@ -112,9 +124,9 @@ def lattice(result, path) -> None:
                Patch(color=VESSEL_COLOUR, label="vessel"), Patch(color=DEBRIS_COLOUR, label="debris"),
                *[Patch(color=c, label=f"CAR-T {p.name.lower()}") for p, c in PHENOTYPE_COLOURS.items()]]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax.set_title(f"day {result.scenario.days}: {result.summary['final_tumor_cells']} tumour cells, "
-                 f"{len(result.model.agents)} CAR-T cells")
-    save(fig, path)
+    ax.set_title(f"day {view.scenario.days}: {view.summary['final_tumor_cells']} tumour cells, "
+                 f"{sum(len(xy) for xy in view.cart.values())} CAR-T cells")
+    save(fig, path, layout=False)
 
 
 def heatmap(ax, table, title: str, fmt: str = "{:.0%}", vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis"):
@@ -180,9 +192,11 @@ def _recist_lines(ax) -> None:
     ax.axhline(-30, color=CALL_COLOURS["CR"], ls="--", lw=1)
 
 
-def save(fig, path, dpi: int = 110) -> None:
-    """Lay out, write and close a figure (every figure cartsim writes goes through here)."""
-    fig.tight_layout()
+def save(fig, path, dpi: int = 110, layout: bool = True) -> None:
+    """Lay out (``tight_layout``, unless ``layout=False`` for a figure with fixed margins, which
+    saves a draw), write and close a figure (every figure cartsim writes goes through here)."""
+    if layout:
+        fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
 

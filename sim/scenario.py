@@ -1,225 +1,33 @@
-"""CARTScenario: every parameter of the model, typed, with unit, meaning and range.
+"""CARTScenario: a Mesa ``Scenario`` holding one value for every parameter, validated.
 
-A scenario is plain data. It is built from the defaults below, a preset in
+A scenario is plain data. It is built from the defaults (``sim.parameters``, where
+every parameter is declared with its type, unit, meaning and range), a preset in
 ``seeds/scenarios/`` or any TOML file with flat ``name = value`` lines, and
 ``--set name=value`` overrides. ``validate`` checks every value against its
-:class:`Spec`; a bad value raises :class:`ScenarioError` whose message is one
-line naming the parameter, the value and what is allowed.
-
-Each parameter is declared once, as an annotated class attribute::
-
-    dose: Annotated[float, Spec("cells", "CAR-T cells infused", low=0)] = 2.5e8
-
-so the defaults (read by Mesa's ``Scenario``), the validation, the CLI's
-parameter list and the parameter table in ``docs/model.md`` share one source.
+:class:`~sim.parameters.Spec`; a bad value raises :class:`ScenarioError` whose
+message is one line naming the parameter, the value and what is allowed.
 """
 
-
-import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Any
 
 import numpy as np
 from mesa.experimental.scenarios import Scenario
 
 from sim import tables
 from sim.errors import ScenarioError
+from sim.parameters import Parameters, min_side, side_allowed, within
 from sim.presets import preset_files, read_toml
 
 
-@dataclass(frozen=True)
-class Spec:
-    """What one parameter means and which values it accepts.
+class CARTScenario(Parameters, Scenario):
+    """The parameter values of one cartsim run (defaults: a gastric CLDN18.2 lesion, IV).
 
-    ``low``/``high`` are inclusive bounds unless ``open_low``/``open_high``;
-    ``choices`` returns the allowed names for a string parameter.
+    Every parameter is an attribute, declared with its unit, meaning and range in
+    :class:`~sim.parameters.Parameters`; ``CARTScenario.describe()`` lists them.
+    A changed attribute is validated at once; a refused change keeps the old value.
     """
-
-    unit: str
-    meaning: str
-    low: float | None = None
-    high: float | None = None
-    open_low: bool = False
-    open_high: bool = False
-    choices: Callable[[], Iterable[str]] | None = None
-    source: str = "modelling assumption"
-
-    def allowed(self, kind: type) -> str:
-        """Human-readable statement of the allowed values."""
-        if self.choices is not None:
-            return "one of " + ", ".join(sorted(self.choices()))
-        if kind is bool:
-            return "true or false"
-        noun = "a whole number" if kind is int else "a number"
-        parts = []
-        show = (lambda v: str(int(v))) if kind is int else (lambda v: f"{v:g}")
-        if self.low is not None:
-            parts.append(f"{'>' if self.open_low else '>='} {show(self.low)}")
-        if self.high is not None:
-            parts.append(f"{'<' if self.open_high else '<='} {show(self.high)}")
-        return f"{noun} {' and '.join(parts)}".strip()
-
-
-_P = Spec  # short alias for the declarations below
-
-
-class CARTScenario(Scenario):
-    """All parameters of a cartsim run (defaults: a gastric CLDN18.2 lesion, IV).
-
-    Attributes are grouped as: what is treated, the lattice and time, the tumour,
-    the microenvironment, CAR-T cells, the blood compartment, imaging. Units and
-    meanings are in each attribute's ``Spec``; ``CARTScenario.describe()`` lists them.
-    """
-
-    # --- what is treated -------------------------------------------------------
-    target: Annotated[str, _P("-", "target antigen (row of seeds/targets.toml)",
-                              choices=lambda: tables.targets(), source="seeds/targets.toml")] = "CLDN18.2"
-    site: Annotated[str, _P("-", "lesion site (row of seeds/sites.toml)",
-                            choices=lambda: tables.sites(), source="seeds/sites.toml")] = "stomach"
-    route: Annotated[str, _P("-", "delivery route (row of seeds/routes.toml)",
-                             choices=lambda: tables.routes(), source="seeds/routes.toml")] = "intravenous"
-    dose: Annotated[float, _P("cells", "CAR-T cells infused (clinical count); 0 = untreated",
-                              low=0, high=1e12,
-                              source="CT041 doses 2.5e8-5e8 (Qi et al., Nat Med 2022)")] = 2.5e8
-    product: Annotated[str, _P("-", "CAR-T product design (row of seeds/products.toml)",
-                               choices=lambda: tables.products(), source="seeds/products.toml")] = "second_generation"
-    lymphodepletion: Annotated[bool, _P("-", "fludarabine/cyclophosphamide before infusion: boosts blood expansion",
-                                        source="REFERENCE.md, lymphodepletion row")] = True
-    debulking_fraction: Annotated[float, _P("0..1", "share of the lesion removed by surgery before infusion",
-                                            low=0, high=1, open_high=True)] = 0.0
-
-    # --- lattice and time ------------------------------------------------------
-    width: Annotated[int, _P("sites", "lattice width (one site = one cell, 15 um)", low=20, high=4000)] = 100
-    height: Annotated[int, _P("sites", "lattice height", low=20, high=4000)] = 100
-    days: Annotated[int, _P("days", "simulated days after infusion", low=1, high=3650)] = 84
-    seed: Annotated[int, _P("-", "random seed", low=0, high=2**63 - 1)] = 42
-    scan_interval_days: Annotated[int, _P("days", "days between imaging scans (baseline at day 0)",
-                                          low=1, high=365, source="DESIGN.md: scans every 28 days")] = 28
-
-    # --- tumour ----------------------------------------------------------------
-    lesion_fraction: Annotated[float, _P("0..1", "lesion diameter at seeding as a share of the lattice side",
-                                         low=0.05, high=0.9)] = 0.5
-    lesion_diameter_mm: Annotated[float, _P("mm", "the patient's lesion longest diameter at baseline (scales lattice diameters to mm)",
-                                            low=1, high=300)] = 30.0
-    tumor_burden_cm3: Annotated[float, _P("cm3", "the patient's whole tumour burden (1e9 cells per cm3)",
-                                          low=0.01, high=5000)] = 50.0
-    tumor_growth_rate: Annotated[float, _P("1/day", "division rate of a tumour cell with free space beside it",
-                                           low=0, high=5, source="REFERENCE.md: in-vivo doubling weeks to months, growth at the rim")] = 0.08
-    tumor_death_rate_per_day: Annotated[float, _P("1/day", "spontaneous loss of tumour cells (apoptosis, necrosis), everywhere in the lesion",
-                                                  low=0, high=5, source="REFERENCE.md: volume doubling weeks to months (HCC median ~86 days, An et al. 2015)")] = 0.02
-    antigen_negative_fraction: Annotated[float, _P("0..1", "share of tumour cells without the target at seeding (in patches)",
-                                                   low=0, high=1, source="REFERENCE.md: antigen heterogeneity")] = 0.1
-    antigen_density_scale: Annotated[float, _P("x", "this patient's antigen density relative to the target's typical density",
-                                               low=0, high=10)] = 1.0
-    antigen_loss_probability: Annotated[float, _P("per division", "chance a daughter cell loses the antigen heritably",
-                                                  low=0, high=1, source="REFERENCE.md: antigen loss after CAR-T")] = 0.001
-    antigen_daughter_sigma: Annotated[float, _P("ln units", "lognormal noise of daughter antigen density", low=0, high=3)] = 0.1
-    trogocytosis_loss: Annotated[float, _P("0..1", "share of antigen a tumour cell loses when it survives an engagement",
-                                           low=0, high=1)] = 0.1
-    antigen_recovery_per_day: Annotated[float, _P("1/day", "rate at which down-regulated antigen returns to its set point",
-                                                  low=0, high=24)] = 0.2
-    debris_clearance_per_day: Annotated[float, _P("1/day", "clearance rate of dead-cell debris (what a scan reads as lesion)", low=0, high=24)] = 0.25
-    repair_half_life_days: Annotated[float, _P("days", "half-life of the granulation/scar tissue that fills killed or resected tumour sites (not free for regrowth while above one half)",
-                                               low=0.01, high=1000, source="modelling assumption: wound repair over weeks")] = 21.0
-
-    # --- microenvironment --------------------------------------------------------
-    suppression: Annotated[float, _P("0..1", "maximal fractional loss of CAR-T killing and proliferation in fully suppressive tissue",
-                                     low=0, high=1, source="REFERENCE.md: suppressive microenvironment")] = 0.5
-    suppression_half_life_h: Annotated[float, _P("h", "half-life of the suppressive (TGF-beta-like) field", low=0.1, high=1000)] = 6.0
-    chemokine_half_life_h: Annotated[float, _P("h", "half-life of the chemokine field", low=0.1, high=1000)] = 4.0
-    inflammation_half_life_h: Annotated[float, _P("h", "half-life of inflammation (IFN-gamma, cytokines) where CAR-T cells kill", low=0.1, high=1000)] = 48.0
-    edema_half_life_days: Annotated[float, _P("days", "half-life of the inflammatory swelling (edema, infiltrate) once inflammation has gone",
-                                              low=0.01, high=1000, source="REFERENCE.md: pseudo-progression; calibrated: the swelling of days 10-14 has resolved by a day-28 scan")] = 5.0
-    ifn_half_saturation: Annotated[float, _P("rel.", "inflammation at which its IFN-gamma response (PD-L1 induction, myeloid recruitment) is half-maximal",
-                                             low=0, open_low=True, high=100)] = 0.01
-    edema_half_saturation: Annotated[float, _P("rel.", "inflammation at which inflammatory swelling (vascular leak, infiltrate) is half-maximal",
-                                               low=0, open_low=True, high=100, source="calibrated: some, not all, responders read larger at a day-14 scan (REFERENCE.md: pseudo-progression in some responders)")] = 0.04
-    adaptive_resistance: Annotated[float, _P("0..1", "share of T-cell function blocked by PD-L1 fully induced on tissue by IFN-gamma",
-                                             low=0, high=1, source="REFERENCE.md: adaptive resistance (Spranger et al. 2013; Cherkassky et al. 2016)")] = 0.5
-    pdl1_induction_h: Annotated[float, _P("h", "time constant of PD-L1 induction by inflammation", low=0.1, high=1000,
-                                          source="REFERENCE.md: PD-L1 induced within a day (Spranger et al. 2013)")] = 12.0
-    pdl1_half_life_days: Annotated[float, _P("days", "half-life of induced PD-L1 once inflammation has gone", low=0.01, high=1000)] = 4.0
-    myeloid_suppression: Annotated[float, _P("0..1", "share of T-cell function blocked where suppressive myeloid/regulatory cells are at full density",
-                                             low=0, high=1, source="modelling assumption (REFERENCE.md: suppressive microenvironment)")] = 0.5
-    myeloid_recruitment_days: Annotated[float, _P("days", "time constant of myeloid/regulatory cell recruitment by stroma and inflammation",
-                                                  low=0.01, high=1000)] = 3.0
-    myeloid_half_life_days: Annotated[float, _P("days", "half-life of suppressive myeloid/regulatory cells once their recruiting signal has gone",
-                                                low=0.01, high=1000, source="issue 15: outlasts tumour death, a week or more")] = 10.0
-    myeloid_block: Annotated[float, _P("0..1", "share of CAR-T moves and entries that fail at full myeloid density (times suppression)",
-                                       low=0, high=1)] = 0.5
-    diffusion_um2_per_s: Annotated[float, _P("um2/s", "effective diffusion coefficient of the soluble fields in tissue",
-                                             low=0.01, high=1000)] = 1.0
-    stroma_scale: Annotated[float, _P("x", "this patient's stroma density relative to the site's (capped at 1)",
-                                      low=0, high=10)] = 1.0
-    field_update_h: Annotated[int, _P("h", "hours between field updates (each update is exact for its interval)",
-                                      low=1, high=24)] = 3
-    stroma_block: Annotated[float, _P("0..1", "chance a T-cell move into fully dense stroma fails", low=0, high=1,
-                                      source="REFERENCE.md: motility slower in dense stroma")] = 0.8
-
-    # --- CAR-T cells in the lesion ---------------------------------------------------
-    car_affinity: Annotated[float, _P("rel. density", "antigen density at half-maximal killing (K of the Hill rule); lower = higher affinity",
-                                      low=0, open_low=True, high=100, source="Prybutok et al. 2022: affinity trades selectivity for efficacy")] = 0.3
-    hill_coefficient: Annotated[float, _P("-", "steepness of killing vs antigen density", low=0.1, high=20)] = 2.0
-    activation_threshold: Annotated[float, _P("rel. density", "minimal antigen density a CAR engages", low=0, high=10)] = 0.05
-    hit_probability_max: Annotated[float, _P("per h", "chance an engaged hour delivers a lethal hit at saturating antigen",
-                                             low=0, high=1, source="REFERENCE.md: killing in vivo (Halle et al. 2016)")] = 1.0
-    hits_to_kill: Annotated[float, _P("hits", "cumulative hits a target needs to die (additive cytotoxicity)",
-                                      low=0.1, high=50, source="REFERENCE.md: a target is likelier to die after more than two contacts (Halle et al. 2016)")] = 2.0
-    hit_half_life_h: Annotated[float, _P("h", "half-life of a hit's damage in a surviving target (repair)",
-                                         low=0.1, high=1000, source="Halle et al. 2016 (approx.): hits integrate over hours")] = 6.0
-    bystander_kill_per_day: Annotated[float, _P("1/day", "death rate of any tumour cell in fully inflamed tissue, antigen or not (cytokine/Fas bystander killing)",
-                                                low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 3.0
-    tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
-    tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
-                                                source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0
-    chemotaxis_bias: Annotated[float, _P("0..1", "share of moves that go up the chemokine gradient", low=0, high=1)] = 0.1
-    divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to a cell entering the lesion", low=0, high=40)] = 10
-    division_probability: Annotated[float, _P("per kill", "chance of dividing after a kill (before suppression)",
-                                              low=0, high=1)] = 0.5
-    serial_killing_h: Annotated[float, _P("h", "hours of engagement after which a CAR-T cell is exhausted (its serial-killing budget; shorter under suppression)",
-                                          low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 96.0
-    effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 7.0
-    memory_half_life_days: Annotated[float, _P("days", "survival half-life of a memory CAR-T cell",
-                                               low=0.1, high=10000, source="REFERENCE.md: persistence months in responders")] = 60.0
-    exhausted_half_life_days: Annotated[float, _P("days", "survival half-life of an exhausted CAR-T cell", low=0.1, high=1000)] = 2.0
-    memory_after_days: Annotated[float, _P("days", "mean days without antigen before an effector becomes memory", low=0.1, high=1000)] = 7.0
-
-    # --- blood compartment ------------------------------------------------------------
-    expansion_rate_per_day: Annotated[float, _P("1/day", "CAR-T expansion rate in blood or a regional pool when antigen is plentiful",
-                                                low=0, high=5, source="REFERENCE.md: blood kinetics (Stein et al. 2019)")] = 0.55
-    expansion_half_saturation_cells: Annotated[float, _P("cells", "antigen-bearing cells a pool must meet for half-maximal stimulation while CAR-T cells are few (K of the Beddington-DeAngelis rule, sim.tcells.CARTPool)",
-                                                         low=0, high=1e13, source="modelling assumption; REFERENCE.md: expansion larger in haematologic than solid tumours (Liu et al. 2021), CD19 peak does not track dose (Stein et al. 2019)")] = 5e9
-    lymphodepletion_expansion_factor: Annotated[float, _P("x", "multiplier of the expansion rate after lymphodepletion",
-                                                          low=1, high=10, source="REFERENCE.md: lymphodepletion raises expansion")] = 1.6
-    expansion_days: Annotated[float, _P("days", "days of the programmed expansion phase before contraction (Tmax)", low=0, high=60,
-                                        source="REFERENCE.md: Tmax about 9-10 days (Stein et al. 2019)")] = 9.5
-    contraction_rate_per_day: Annotated[float, _P("1/day", "effector contraction rate after the expansion phase",
-                                                  low=0, high=5, source="REFERENCE.md: contraction about 0.16/day (Stein et al. 2019)")] = 0.16
-    memory_conversion_per_day: Annotated[float, _P("1/day", "rate at which contracting effectors become memory", low=0, high=5,
-                                                   source="REFERENCE.md: a small memory share, under 1% (Stein et al. 2019)")] = 0.002
-    memory_decay_per_day: Annotated[float, _P("1/day", "decay rate of memory CAR-T in blood", low=0, high=5,
-                                              source="REFERENCE.md: persistence months to years")] = 0.0032
-
-    # --- schedule and follow-up --------------------------------------------------
-    first_scan_day: Annotated[int, _P("days", "day of the first follow-up scan; later scans every scan_interval_days (sim/schedule.py)",
-                                      low=1, high=365, source="iRECIST trials: first scan at 4 weeks (Seymour et al. 2017)")] = 28
-    infusions: Annotated[int, _P("infusions", "infusions planned: day 0, then every reinfusion_interval_days while not progressed",
-                                 low=1, high=3, source="CT041-ST-01: up to three infusions of 2.5e8 cells (Qi et al., Lancet 2025)")] = 1
-    reinfusion_interval_days: Annotated[int, _P("days", "days between planned infusions", low=7, high=365,
-                                                source="modelling assumption")] = 28
-    stop_at_progression: Annotated[bool, _P("-", "end a run at iRECIST-confirmed progression (its outcomes are known; long trials run faster)")] = False
-
-    # --- imaging and toxicity ---------------------------------------------------
-    imaging_sigma_sites: Annotated[float, _P("sites", "blur of the imaging read-out (partial volume)", low=0, high=50)] = 2.0
-    edema_threshold: Annotated[float, _P("rel.", "edema (swelling state) above which a site reads as lesion", low=0, high=100)] = 0.3
-    sd_min_days: Annotated[int, _P("days", "earliest scan day at which stable disease counts for best response",
-                                   low=0, high=365, source="RECIST 1.1 (Eisenhauer et al. 2009): protocol-set minimum, commonly 6-8 weeks")] = 42
-    cytokine_per_kill: Annotated[float, _P("index per (share of burden killed per day)", "systemic cytokine produced by tumour killing",
-                                           low=0, high=1e6, source="calibrated: CT041 CRS mostly grade 1-2, none >= 3 (Qi et al. 2022)")] = 12.0
-    cytokine_half_life_days: Annotated[float, _P("days", "half-life of the systemic cytokine index", low=0.01, high=100)] = 1.0
 
     def __init__(self, *, rng=None, **params: Any):
         """Build a scenario from defaults and ``params`` (validated; unknown names refused).
@@ -262,22 +70,6 @@ class CARTScenario(Scenario):
         if name == "seed":
             self.__dict__["rng"] = value
 
-    @classmethod
-    def parameter_names(cls) -> list[str]:
-        """Names of all parameters, in declaration order."""
-        return list(cls._scenario_defaults)
-
-    @classmethod
-    @cache
-    def specs(cls) -> dict[str, tuple[type, Spec, Any]]:
-        """``name -> (type, Spec, default)`` for every parameter."""
-        hints = get_type_hints(cls, include_extras=True)
-        out = {}
-        for name in cls.parameter_names():
-            kind, spec = get_args(hints[name])[:2] if get_origin(hints[name]) is Annotated else (hints[name], None)
-            out[name] = (kind, spec, cls._scenario_defaults[name])
-        return out
-
     def params(self) -> dict[str, Any]:
         """The parameter values of this scenario (no Mesa bookkeeping)."""
         return {name: getattr(self, name) for name in self.parameter_names()}
@@ -288,20 +80,20 @@ class CARTScenario(Scenario):
 
     def validate(self) -> None:
         """Check every value against its Spec and the cross-parameter rules."""
+        sides = ("width", "height")  # checked last: their floor depends on lesion_fraction and site
         for name, (kind, spec, _) in self.specs().items():
             value = getattr(self, name)
-            if not _within(value, kind, spec):
+            if name not in sides and not within(value, kind, spec):
                 raise ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {spec.allowed(kind)}")
+        for name in sides:
+            kind, spec, _ = self.specs()[name]
+            value = getattr(self, name)
+            if not within(value, kind, spec) or value < min_side(self.lesion_fraction, self.site):
+                raise ScenarioError(f"parameter {name}: value {value!r} is not allowed; "
+                                    f"allowed: {side_allowed(self.lesion_fraction, self.site)}")
         route = tables.routes()[self.route]
         if route["systemic_share"] + max(route["local_share"].values(), default=0) > 1:
             raise ScenarioError(f"route {self.route}: systemic_share + local_share exceed 1 in seeds/routes.toml")
-        need = min_side(self.lesion_fraction, self.site)
-        if min(self.width, self.height) < need:
-            side = min(self.width, self.height)
-            cells = math.pi * (self.lesion_fraction * side / 2) ** 2 * tables.sites()[self.site]["tumor_density"]
-            raise ScenarioError(
-                f"parameter width/height: lattice {self.width}x{self.height} holds about {cells:.0f} tumour cells "
-                f"at lesion_fraction {self.lesion_fraction:g}; allowed: width and height >= {need} (>= {MIN_TUMOR_CELLS} tumour cells)")
         last_infusion = (self.infusions - 1) * self.reinfusion_interval_days
         if last_infusion >= self.days:
             raise ScenarioError(
@@ -321,60 +113,6 @@ class CARTScenario(Scenario):
             lines.append(f"{name} = {text}")
         return "\n".join(lines) + "\n"
 
-    @classmethod
-    def markdown_table(cls) -> str:
-        """The parameter table of docs/model.md: name, unit, default, allowed, meaning, source."""
-        rows = ["| name | unit | default | allowed | meaning | source |", "|---|---|---|---|---|---|"]
-        for name, (kind, spec, default) in cls.specs().items():
-            allowed = "see seeds/" if spec.choices else spec.allowed(kind)
-            rows.append(f"| `{name}` | {spec.unit} | {default} | {allowed} | {spec.meaning} | {spec.source} |")
-        return "\n".join(rows) + "\n"
-
-    @classmethod
-    def describe(cls) -> list[str]:
-        """One line per parameter: name, default, unit, meaning, allowed values.
-
-        For ``width``/``height`` the allowed range is the one that holds for the default
-        lesion and site (the lesion must hold ``MIN_TUMOR_CELLS``), not only the Spec's bound.
-        """
-        floor = min_side(cls._scenario_defaults["lesion_fraction"], cls._scenario_defaults["site"])
-        lines = []
-        for name, (kind, spec, default) in cls.specs().items():
-            allowed = spec.allowed(kind)
-            if name in ("width", "height"):
-                allowed = (f"a whole number >= {floor} (at the default lesion_fraction and site; "
-                           f"the lesion must hold {MIN_TUMOR_CELLS} tumour cells) and <= {spec.high:g}")
-            lines.append(f"{name:34s} {default!s:>10}  [{spec.unit}]  {spec.meaning}; {allowed}")
-        return lines
-
-
-MIN_TUMOR_CELLS = 300
-"""Smallest lesion the lattice must hold: below this, RECIST diameters are noise."""
-
-
-def min_side(lesion_fraction: float, site: str) -> int:
-    """Smallest lattice side whose lesion (``lesion_fraction`` of the side, at ``site``'s
-    tumour density) holds ``MIN_TUMOR_CELLS`` tumour cells."""
-    density = tables.sites()[site]["tumor_density"]
-    return math.ceil(2 * math.sqrt(MIN_TUMOR_CELLS / math.pi / density) / lesion_fraction)
-
-
-def _within(value: Any, kind: type, spec: Spec) -> bool:
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        return False
-    if spec.choices is not None:
-        return value in spec.choices()
-    if kind is bool:
-        return True
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
-    if spec.low is not None and (value <= spec.low if spec.open_low else value < spec.low):
-        return False
-    if spec.high is not None and (value >= spec.high if spec.open_high else value > spec.high):
-        return False
-    return True
-
-
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -386,7 +124,7 @@ def coerce(name: str, value: Any) -> Any:
     NumPy scalars (``np.int64``, ``np.float64``, ``np.bool_``) count as their Python values.
     """
     kind, spec, _ = CARTScenario.specs()[name]
-    problem = ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {spec.allowed(kind)}")
+    problem = ScenarioError(f"parameter {name}: value {value!r} is not allowed; allowed: {CARTScenario.allowed(name)}")
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, str) and kind is not str:
@@ -425,10 +163,11 @@ def parse_overrides(items: Iterable[str], flag: str = "--set") -> dict[str, Any]
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip()
+        shown = item if item.isprintable() else repr(item)  # a line break in the value must not break the line
         if not sep:
-            raise ScenarioError(f"{flag} {item}: expected name=value, e.g. {flag} dose=2.5e8")
+            raise ScenarioError(f"{flag} {shown}: expected name=value, e.g. {flag} dose=2.5e8")
         if name not in CARTScenario.parameter_names():
-            raise ScenarioError(f"{flag} {item}: unknown parameter '{name}'; `cartsim scenarios --parameters` lists them")
+            raise ScenarioError(f"{flag} {shown}: unknown parameter {name!r}; `cartsim scenarios --parameters` lists them")
         out[name] = coerce(name, value)
     return out
 

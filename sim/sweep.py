@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from sim import guard, outdir
+from sim import guard, outdir, plausibility
 from sim.presets import read_toml
 from sim.scenario import CARTScenario, ScenarioError, coerce, load_scenario
 
@@ -80,6 +80,8 @@ class Sweep:
     method: str = "grid"
     bounds: dict[str, list[float]] = field(default_factory=dict)
     samples: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+    """Each distinct plausibility warning of the design points (``sim.plausibility``), with how many it concerns."""
 
     @property
     def n_runs(self) -> int:
@@ -168,9 +170,13 @@ def load_sweep(path: str | Path) -> Sweep:
         points = [{**row, **dict(zip(grid, combo))} for row in rows for combo in itertools.product(*grid.values())]
 
     outputs = _outputs(path, spec.get("outputs", ["best_pct_change", "responded"]))
+    concerns: dict[str, int] = {}
     for i, point in enumerate(points):  # validate every design point now, before anything runs
-        _in_file(path, f"design point {i} {point}: ", lambda: CARTScenario(**{**base, **point}))
-    return Sweep(path.stem, base, points, replicates, seed, outputs, method, bounds, samples)
+        scenario = _in_file(path, f"design point {i} {point}: ", lambda: CARTScenario(**{**base, **point}))
+        for line in plausibility.concerns(scenario):
+            concerns[line] = concerns.get(line, 0) + 1
+    warnings = [f"{line} ({n} of {len(points)} design points)" for line, n in concerns.items()]
+    return Sweep(path.stem, base, points, replicates, seed, outputs, method, bounds, samples, warnings)
 
 
 def _in_file(path: Path, where: str, make):
@@ -311,7 +317,7 @@ def _prepare(sweep: Sweep, out: Path, resume: bool) -> set[int]:
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"name": sweep.name, "n_runs": sweep.n_runs, "method": sweep.method,
-                               "fingerprint": sweep.fingerprint()}, indent=1))
+                               "fingerprint": sweep.fingerprint(), "warnings": sweep.warnings}, indent=1))
     os.replace(tmp, manifest)
     return set()
 
@@ -378,7 +384,8 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, *, backend: str = "loc
     or a ``LocalCluster`` of ``workers`` single-threaded workers when none is given.
     Results do not depend on the backend or the worker count. Everything that can
     be checked (the folder, workers, memory, the scheduler) is checked before
-    anything is written; ``out`` is locked while the sweep runs. A run computed by
+    anything is written; ``out`` is locked while the sweep runs. Plausibility warnings
+    (``Sweep.warnings``) are printed on stderr once each, then the runs start. A run computed by
     a worker whose model version differs from this process's stops the sweep
     (:class:`SweepStopped`) without being written.
     """
@@ -394,6 +401,7 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, *, backend: str = "loc
         check_scheduler(scheduler)
     with outdir.lock(out), executor(backend, workers, scheduler) as pool:
         done = _prepare(sweep, out, resume)
+        plausibility.warn(sweep.warnings)  # once each, after every check passed (also in the manifest)
         todo = [t for t in sweep.tasks() if t[0] not in done]
         varied = sorted({name for point in sweep.points for name in point})
         version = model_version()

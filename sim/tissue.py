@@ -69,6 +69,9 @@ class Tissue:
         self.target = tables.targets()[scenario.target]
         self.tumor_killed = 0
         self.normal_killed = 0
+        self._padded = np.zeros((self.shape[0] + 2, self.shape[1] + 2), bool)
+        self._rim = np.zeros(self.shape, bool)
+        """Buffers of :meth:`grow` (free sites with a False border; tumour cells with a free neighbour)."""
         self._seed_lesion()
 
     # --- seeding ---------------------------------------------------------------------
@@ -168,11 +171,13 @@ class Tissue:
         p_divide = 1 - np.exp(-s.tumor_growth_rate * dt_h / 24)
         if p_divide <= 0:
             return 0
-        free = self.free()
-        padded = np.pad(free, 1)
         w, h = self.shape
-        n_free = sum(padded[1 + dx:w + 1 + dx, 1 + dy:h + 1 + dy] for dx, dy in MOORE)
-        xs, ys = np.nonzero(self.tumor & (n_free > 0))
+        padded, rim = self._padded, self._rim  # buffers kept between steps (the border stays False)
+        padded[1:w + 1, 1:h + 1] = self.free()
+        np.copyto(rim, padded[:w, :h])
+        for dx, dy in MOORE[1:]:  # rim: a free Moore neighbour (MOORE[0] is (-1, -1), copied above)
+            np.logical_or(rim, padded[1 + dx:w + 1 + dx, 1 + dy:h + 1 + dy], out=rim)
+        xs, ys = np.nonzero(np.logical_and(self.tumor, rim, out=rim))
         divides = self.rng.random(xs.size) < p_divide
         xs, ys = xs[divides], ys[divides]
         if xs.size == 0:

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim import CARTScenario
@@ -69,7 +69,7 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, args):
     assert not out.exists() or not any(out.iterdir())
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["scenarios"], ["run", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["scenarios"], ["scenarios", "--parameters"], ["run", "--help"]])
 def test_light_commands_import_no_heavy_library(argv):
     code = ("import sys\nfrom sim.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
             "heavy = sorted(m for m in ('mesa', 'pandas', 'scipy', 'matplotlib', 'numpy') if m in sys.modules)\n"
@@ -94,6 +94,7 @@ def test_run_ending_before_the_first_scan_is_not_evaluable(tmp_path, capsys):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(CARTScenario.parameter_names() + ["no_such", ""]), text=st.text(max_size=25))
+@example(name="no_such", text="a\nb").via("a line break in the value once broke the one-line message")
 def test_any_set_is_refused_in_one_line_or_runs(tmp_path, capsys, monkeypatch, name, text):
     import sim.model
 

@@ -112,3 +112,29 @@ def test_a_write_failure_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(["run", "--set", "width=40", "--set", "height=40", "--days", "1", "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"cartsim: cannot write the outputs: No space left on device ({tmp_path / 'o'})"
+
+
+def test_two_concurrent_trials_into_one_folder(tmp_path):
+    """The second trial is refused with one line while the first holds the folder; the first's
+    results land in that folder (not beside it) and no lock file is left."""
+    import signal
+    import time
+
+    out = tmp_path / "trial"
+    command = [sys.executable, "-m", "sim.cli", "trial", "gastric-cldn18-iv", "--patients", "2", "--workers", "1",
+               "--set", "width=60", "--set", "height=60", "--set", "days=28", "--json", "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (out / outdir.LOCK_NAME).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGSTOP)  # hold the first trial inside its lock while the second starts
+    try:
+        second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    stdout, _ = first.communicate(timeout=300)
+    lines = second.stderr.strip().splitlines()
+    assert second.returncode == 2 and len(lines) == 1 and "another cartsim process" in lines[0], second.stderr
+    assert first.returncode == 0 and '"n_screened": 2' in stdout
+    assert (out / "summary.json").exists() and not (out / outdir.LOCK_NAME).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial"]

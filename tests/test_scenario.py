@@ -45,7 +45,7 @@ def test_overrides_are_typed():
     ({"target": "NOPE"}, "target"),
     ({"site": "moon"}, "site"),
     ({"width": 3}, "width"),
-    ({"width": 25, "height": 25}, "width/height"),  # valid range but the lesion is too small
+    ({"width": 25, "height": 25}, "width"),  # within the Spec's range but the lesion is too small
     ({"suppression": -0.1}, "suppression"),
     ({"debulking_fraction": 2.0}, "debulking_fraction"),
     ({"days": -5}, "days"),
@@ -55,6 +55,20 @@ def test_bad_values_name_the_parameter(params, fragment):
     with pytest.raises(ScenarioError) as err:
         CARTScenario(**params)
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("params, bound", [
+    ({"width": 10}, ">= 40"), ({"height": 30}, ">= 40"), ({"width": "40.5"}, ">= 40"),
+    ({"width": 20, "lesion_fraction": 0.8}, ">= 25"), ({"width": 5000}, "<= 4000"),
+])
+def test_a_lattice_side_states_the_bound_that_holds(params, bound):
+    """The side's floor is what the lesion needs at that lesion_fraction and site, never the Spec's 20,
+    and a value at that floor is accepted."""
+    with pytest.raises(ScenarioError) as err:
+        CARTScenario(**params)
+    assert bound in str(err.value) and ">= 20" not in str(err.value)
+    floor = int(str(err.value).split(">= ")[1].split()[0])
+    CARTScenario(**{**params, "width": floor, "height": floor})
 
 
 @given(st.floats(allow_nan=True, allow_infinity=True))

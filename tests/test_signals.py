@@ -56,6 +56,24 @@ def test_killed_trial_leaves_no_process_behind(tmp_path):
     assert_all_gone(family)
 
 
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_run_leaves_no_figure_helper_and_writes_nothing(tmp_path, kill):
+    """``cartsim run``'s figure helper (started when a core is free) ends with it: killed by a stopped run,
+    or on its own when the run is killed outright (its pipe closes)."""
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "run", "--out", str(tmp_path / "o")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 3
+    while not psutil.Process(proc.pid).children() and time.time() < deadline:
+        time.sleep(0.05)
+    helpers = psutil.Process(proc.pid).children()
+    proc.send_signal(kill)
+    _, err = proc.communicate(timeout=60)
+    if kill == signal.SIGTERM:
+        assert proc.returncode == 143 and "nothing was written" in err
+    assert_all_gone(helpers, timeout=60)
+    assert list(tmp_path.iterdir()) == []
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -246,3 +246,21 @@ def test_dask_giving_up_on_a_run_stops_the_sweep():
     future.set_exception(KilledWorker("run_one-123", None, 3))
     with pytest.raises(SweepStopped, match="after 4 workers died running it"):
         _result_of(future)
+
+
+def test_plausibility_warnings_once_each_on_stderr_and_in_the_manifest(tmp_path, capsys):
+    """A route that does not reach the site warns once for the whole sweep, however many runs it concerns."""
+    import json
+
+    path = tmp_path / "odd.toml"
+    path.write_text('base = "gastric-cldn18-iv"\nreplicates = 2\n[set]\nwidth = 40\nheight = 40\ndays = 1\n'
+                    '[grid]\nroute = ["intravenous", "intraventricular"]\ndose = [1e8, 2e8]\n')
+    run_sweep(path, tmp_path / "out", workers=1, progress=False)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cartsim: warning:")]
+    assert len(warnings) == 1 and "intraventricular" in warnings[0] and "(2 of 4 design points)" in warnings[0]
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    assert manifest["warnings"] == [warnings[0].removeprefix("cartsim: warning: ")]
+
+
+def test_a_plausible_sweep_warns_nothing(sweep_file):
+    assert load_sweep(sweep_file).warnings == []

@@ -1,0 +1,60 @@
+"""The helper process that draws a run's figures: same figures, errors reported here, never left behind."""
+
+import psutil
+import pytest
+
+from sim.cli import main
+from sim.figure_worker import FigureWorker, RunView
+from sim.model import run
+
+FAST = {"width": 40, "height": 40, "days": 3}
+
+
+@pytest.fixture(scope="module")
+def view():
+    return RunView.of(run(**FAST))
+
+
+def test_the_helper_draws_both_figures(tmp_path, view):
+    with FigureWorker(helper=True) as figures:
+        figures.start(view, tmp_path)
+        figures.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lattice.png", "timecourse.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
+
+
+def test_figures_are_drawn_here_when_the_helper_is_gone(tmp_path, view):
+    with FigureWorker(helper=True) as figures:
+        figures.process.kill()
+        figures.start(view, tmp_path)
+        figures.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lattice.png", "timecourse.png"]
+
+
+def test_a_write_error_in_the_helper_is_raised_here(tmp_path, view):
+    with FigureWorker(helper=True) as figures:
+        figures.start(view, tmp_path / "missing")
+        with pytest.raises(OSError):
+            figures.finish()
+
+
+def test_the_helper_ends_by_itself_when_the_run_goes_away():
+    with FigureWorker(helper=True) as figures:
+        figures.process.stdin.close()  # what the kernel does when the run is killed
+        assert figures.process.wait(timeout=120) == 0
+
+
+def test_without_a_helper_the_figures_are_drawn_here(tmp_path, view):
+    with FigureWorker(helper=False) as figures:
+        assert figures.process is None
+        figures.start(view, tmp_path)
+        figures.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lattice.png", "timecourse.png"]
+
+
+def test_no_helper_is_left_after_bad_input_or_a_run(tmp_path, capsys):
+    assert main(["run", "--set", "dose=-1", "--out", str(tmp_path / "bad")]) == 2
+    assert main(["run", "--set", "width=40", "--set", "height=40", "--days", "2", "--json",
+                 "--out", str(tmp_path / "good")]) == 0
+    assert psutil.Process().children(recursive=True) == []
+    assert not (tmp_path / "bad").exists() and (tmp_path / "good" / "lattice.png").exists()
