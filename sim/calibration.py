@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import warnings
 from collections.abc import Callable
@@ -254,7 +255,7 @@ def _target(path: Path, i: int, t: dict, common: dict, free: dict[str, Free]) ->
     overrides = {**common, **_overrides(path, f"{where}.set", t.get("set", {}), free)}
     try:
         scenario = load_scenario(source, overrides)
-        for end in ("low", "high"):  # every combination of bounds must make a valid scenario
+        for end in ("low", "high"):  # the all-low and all-high corners must make valid scenarios
             scenario.replace(**{name: getattr(f, end) for name, f in free.items()})
     except ScenarioError as err:
         raise _fail(path, f"{where}: {err}") from None
@@ -262,8 +263,9 @@ def _target(path: Path, i: int, t: dict, common: dict, free: dict[str, Free]) ->
     if not _number(weight) or weight <= 0:
         raise _fail(path, f"{where}: weight = {weight!r}; allowed: a number > 0")
     name = t.get("name", Path(t["scenario"]).stem)
-    if not isinstance(name, str) or not name:
-        raise _fail(path, f"{where}: name = {name!r}; allowed: a short text")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.startswith("."):
+        raise _fail(path, f"{where}: name = {name!r}; allowed: letters, digits, '.', '_' and '-' "
+                          "(it names the target's scenario file)")
     measures = {}
     for key, value in t.items():
         if key in TARGET_KEYS:
@@ -332,6 +334,10 @@ def measure(result: TrialResult, key: str) -> dict[str, Any]:
         ci = wilson(round(s[key] * n), n) if n else [None, None]
     elif key in KM_MEDIANS:
         value, ci = s[key], list(s[key.replace("_days", "_ci95")])
+        followed = result.patients.loc[result.patients.eligible, key.replace("_median", "")].dropna() \
+            if key.replace("_median", "") in result.patients else []
+        if value is None and len(followed):  # not reached: the median lies beyond the longest follow-up
+            value, ci = float(max(followed)), [float(max(followed)), None]
     else:
         from scipy.stats import quantile_test
 

@@ -271,6 +271,8 @@ def _trial(args) -> int:
 
 
 def _calibrate(args) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
     from sim.calibration import load_calibration, run_calibration
 
     cal = load_calibration(args.calibration_file)
@@ -280,10 +282,12 @@ def _calibrate(args) -> int:
     try:
         result = run_calibration(cal, out, n_trials=args.trials, storage=args.storage, backend=backend,
                                  workers=args.workers, scheduler=args.scheduler, resume=args.resume, report=say)
-    except KeyboardInterrupt as stop:
-        print(f"cartsim calibrate: {_stopped(stop)}; the finished candidates are kept in the study "
+    except (KeyboardInterrupt, BrokenProcessPool) as stop:
+        why, status = ((_stopped(stop), _interrupted_status(stop)) if isinstance(stop, KeyboardInterrupt)
+                       else ("a worker process died", 1))
+        print(f"cartsim calibrate: {why}; the finished candidates are kept in the study "
               f"({args.storage or out / 'study.db'}); continue with --resume", file=sys.stderr)
-        return _interrupted_status(stop)
+        return status
     if args.json:
         print(json.dumps(result))
         return 0

@@ -153,6 +153,8 @@ BAD_FILES = {
     "free parameter also set": TINY.replace("days = {days}", "days = {days}\nbystander_kill_per_day = 2"),
     "validation seed equals the fit seed": TINY.replace("validation_seeds = [4]", "validation_seeds = [3]"),
     "unknown top-level key": "colour = 'red'\n" + TINY,
+    "target name that is a path": TINY.replace('scenario = "gastric-cldn18-iv"',
+                                               'scenario = "gastric-cldn18-iv"\nname = "../elsewhere"'),
 }
 
 

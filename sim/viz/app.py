@@ -18,9 +18,8 @@ does not ship, so an offline classroom would see failed requests on every load.
 
 from __future__ import annotations
 
-from functools import cache
-
 import threading
+from functools import cache
 
 import ipywidgets as widgets
 import solara
@@ -211,15 +210,24 @@ def Page():
 
     solara.use_memo(show, [screen])
 
+    def advance(hours: int) -> None:
+        """Advance under the screen's lock, so a redraw (e.g. the field toggle) never reads a half-stepped model."""
+        with screen.lock:
+            model.advance(hours)
+
     def runner():
         order = goal.value
         if order is None:
             return
         while goal.value is order and model.running:
             if order[0] == PLAY:
-                model.advance(hours_per_frame.value)
-            else:
-                model.run_to_day(order[1])
+                advance(hours_per_frame.value)
+            else:  # jump in one-day chunks, so Reset or another order stops it
+                target_h = round(order[1] * 24)
+                while goal.value is order and model.running and model.hours < target_h:
+                    advance(min(24, target_h - model.hours))
+            if goal.value is not order:
+                return  # cancelled (Reset or a new order): do not draw a discarded run
             show()
             if order[0] != PLAY:
                 break
@@ -234,7 +242,7 @@ def Page():
         generation.value += 1
 
     def step():
-        model.advance(hours_per_frame.value)
+        advance(hours_per_frame.value)
         show()
 
     with solara.Sidebar():
