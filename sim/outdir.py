@@ -150,6 +150,9 @@ def lock(out: Path) -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise OutputError(f"--out {_short(out)}: another cartsim process (pid {holder}) is writing this folder; "
                               "wait for it to finish or choose another folder") from None
+        if os.fstat(fd).st_ino != _inode(out / LOCK_NAME):  # the holder removed the file as we opened it
+            raise OutputError(f"--out {_short(out)}: another cartsim process was finishing in this folder; "
+                              "run again") from None
         held = True
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -158,5 +161,14 @@ def lock(out: Path) -> Iterator[None]:
         if held and [p.name for p in out.iterdir()] == [LOCK_NAME]:
             (out / LOCK_NAME).unlink()  # removed while still held
             if created:
-                out.rmdir()
+                with contextlib.suppress(OSError):  # another process wrote into it meanwhile
+                    out.rmdir()
         os.close(fd)
+
+
+def _inode(path: Path) -> int | None:
+    """Inode of ``path``, None if it is gone."""
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
