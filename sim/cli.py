@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     ca.add_argument("--out", type=Path, help="output folder (default: ./cartsim-out/calibration-NAME)")
     ca.add_argument("--resume", action="store_true", help="continue the study in --out (or --storage)")
     ca.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    vz = sub.add_parser("viz", help="open the teaching app in the browser (SolaraViz)",
+    vz = sub.add_parser("viz", help="open the teaching app in the browser (Solara)",
                         description="Serve the browser app; open the printed address. Listens on 127.0.0.1 "
                                     "unless --host says otherwise.")
     vz.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

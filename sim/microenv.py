@@ -16,7 +16,8 @@ of full effect" directly.
 
 Three slow states of the tissue that outlast the killing (:func:`relax`: they rise
 towards a level set by their signal with one time constant and fall with another).
-Their signal is the IFN-gamma response to inflammation F, F / (F + ``ifn_half_saturation``):
+The signal of the first two is the IFN-gamma response to inflammation F,
+F / (F + ``ifn_half_saturation``); edema has a half-saturation of its own:
 
 * ``pdl1``: adaptive resistance, PD-L1 induced on tumour and stroma by IFN-gamma
   within hours (``pdl1_induction_h``), lost over days (``pdl1_half_life_days``);
@@ -27,7 +28,8 @@ Their signal is the IFN-gamma response to inflammation F, F / (F + ``ifn_half_sa
   F / (F + ``edema_half_saturation``): vascular leak needs far more cytokine than
   PD-L1 induction, so tissue swells only where killing is dense, not wherever a
   trace of IFN-gamma has diffused. It builds over about half a day of sustained
-  inflammation (``EDEMA_RISE_H``) and resolves over weeks (``edema_half_life_days``).
+  inflammation (``EDEMA_RISE_H``) and resolves with ``edema_half_life_days`` (5 days: about
+  two weeks to fall below the scan's threshold).
 
 From these, two arrays the CAR-T cells read: ``inhibition``, the share of killing
 and proliferation lost at a site, and ``hindrance``, the share of moves and entries

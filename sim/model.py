@@ -7,8 +7,8 @@ optional debulking and a one-day settling of the fields. Order within a step:
    lesion's region (``sim.delivery``); re-infusions on their days if the patient
    has not progressed (``sim.schedule``), each with pools of its own;
 2. blood and region pools: antigen-driven expansion or contraction (the antigen
-   each pool meets: :meth:`CARTModel.antigen_load`, shared between the pools of
-   several infusions in proportion to their effectors); blood cells home through
+   each pool meets: :meth:`CARTModel.antigen_load`, for which the pools of several
+   infusions compete through their summed effectors); blood cells home through
    vessels, regional cells enter at the route's entry sites, where suppressive
    myeloid cells turn some away;
 3. CAR-T cells, in random order: die, engage/hit/kill/divide, or move (``sim.tcells``);

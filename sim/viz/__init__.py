@@ -1,1 +1,1 @@
-"""The browser app (``cartsim viz``): a Mesa SolaraViz page for teaching."""
+"""The browser app (``cartsim viz``): a Solara page for teaching (one model per browser session)."""
