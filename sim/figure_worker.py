@@ -79,13 +79,15 @@ class FigureWorker:
     """The helper process (see the module docstring); use as a context manager around a run.
 
     ``helper``: start one (True), draw in this process (False), or start one only while a
-    core is free (None: load average below the number of cores).
+    core is free (None: load average below the number of cores, unless the environment
+    variable ``CARTSIM_FIGURE_HELPER`` is set to 1 or 0 to force the choice).
     """
 
     def __init__(self, helper: bool | None = None):
         self.process = None
         if helper is None:
-            helper = os.getloadavg()[0] < (os.cpu_count() or 1)
+            forced = os.environ.get("CARTSIM_FIGURE_HELPER")
+            helper = forced == "1" if forced in ("0", "1") else os.getloadavg()[0] < (os.cpu_count() or 1)
         if helper:
             try:
                 self.process = subprocess.Popen([sys.executable, "-m", "sim.figure_worker"], stdin=subprocess.PIPE,

@@ -125,7 +125,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_reaches_n(tmp_path):
     assert 2 <= len(kept) < 20, "the calibration should have been killed part-way"
     before = optuna.load_study(study_name="cal", storage=storage).trials
     stale = [t.params for t in before if t.state == optuna.trial.TrialState.RUNNING]
-    assert len(stale) == 1, "the kill should have caught a candidate running"
+    assert len(stale) <= 1, "one candidate runs at a time (the kill may land between two)"
     n = len(kept) + 2
     done = subprocess.run([*command, "--trials", str(n), "--resume", "--json"], capture_output=True, text=True,
                           timeout=300)

@@ -2,6 +2,7 @@
 forkserver or resource tracker outlives a killed command; SIGTERM stops the browser app's server."""
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -61,11 +62,13 @@ def test_a_stopped_run_leaves_no_figure_helper_and_writes_nothing(tmp_path, kill
     """``cartsim run``'s figure helper (started when a core is free) ends with it: killed by a stopped run,
     or on its own when the run is killed outright (its pipe closes)."""
     proc = subprocess.Popen([sys.executable, "-m", "sim.cli", "run", "--out", str(tmp_path / "o")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CARTSIM_FIGURE_HELPER": "1"})  # a helper whatever the load
     deadline = time.time() + 3
     while not psutil.Process(proc.pid).children() and time.time() < deadline:
         time.sleep(0.05)
     helpers = psutil.Process(proc.pid).children()
+    assert len(helpers) == 1, "the run started its figure helper"
     proc.send_signal(kill)
     _, err = proc.communicate(timeout=60)
     if kill == signal.SIGTERM:
