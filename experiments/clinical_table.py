@@ -1,9 +1,11 @@
 """The clinical table: a virtual trial per target at its clinical route, next to the reference ORR.
 
-    python experiments/clinical_table.py [--patients 110] [--seed 2026] [--workers K]
+    python experiments/clinical_table.py [--patients 110] [--seed 2026] [--workers K] [--only PRESET ...]
 
 Writes docs/experiments/clinical_table.csv and clinical_table.png (simulated ORR with
-its Wilson 95% CI beside the REFERENCE.md range, per target).
+its Wilson 95% CI beside the REFERENCE.md range, per target). ``--only`` reruns the
+named presets' trials and replaces their rows in the table already written for that seed
+(after a change that concerns only them, e.g. a product's data).
 """
 
 from common import options, publish
@@ -19,9 +21,10 @@ PRESETS = ["ball-cd19-iv", "myeloma-bcma-iv", "egfr-iv", "gastric-cldn18-iv", "h
 
 
 def main() -> None:
-    args = options(__doc__, patients=110, seed=2026)
+    args = options(__doc__, patients=110, seed=2026, only=PRESETS)
+    name = "clinical_table" if args.seed == 2026 else f"clinical_table_seed{args.seed}"
     rows = []
-    for preset in PRESETS:
+    for preset in args.only or PRESETS:
         s = run_trial(load_scenario(preset), args.patients, seed=args.seed, workers=args.workers).summary
         rows.append({"preset": preset, "target": s["target"], "route": s["route"], "n_screened": s["n_screened"],
                      "n_enrolled": s["n_enrolled"], "orr": s["orr"], "orr_low95": s["orr_ci95"][0],
@@ -31,7 +34,13 @@ def main() -> None:
                      "in_range": s["reference_orr"][0] <= s["orr"] <= s["reference_orr"][1]})
         print(rows[-1])
     table = pd.DataFrame(rows)
-    publish(args, "clinical_table" if args.seed == 2026 else f"clinical_table_seed{args.seed}", table, draw(table))
+    if args.only:
+        kept = pd.read_csv(args.out / f"{name}.csv")
+        if set(kept.n_screened) != {args.patients}:
+            raise SystemExit(f"--only: {name}.csv was written with {set(kept.n_screened)} screened, not {args.patients}")
+        table = pd.concat([kept[~kept.preset.isin(args.only)], table]).set_index("preset").loc[
+            [p for p in PRESETS if p in set(kept.preset) | set(args.only)]].reset_index()
+    publish(args, name, table, draw(table))
 
 
 def draw(table: pd.DataFrame):

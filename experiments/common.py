@@ -14,15 +14,19 @@ HERE = Path(__file__).parent
 
 
 def options(doc: str, patients: int | None = None, seed: int | None = None,
-            replicates: int | None = None) -> argparse.Namespace:
+            replicates: int | None = None, only: list[str] | None = None) -> argparse.Namespace:
     """--workers, --runs (raw Parquet runs, resumable), --out (CSV + figure), for trials --patients,
-    --seed (the base seed, to rerun on another seed set) and --replicates where the script has them."""
+    --seed (the base seed, to rerun on another seed set), --replicates and --only (a subset of ``only``'s
+    names) where the script has them."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     if patients is not None:
         parser.add_argument("--patients", type=int, default=patients, help="patients screened per trial")
     if seed is not None:
         parser.add_argument("--seed", type=int, default=seed, help=f"base seed (default {seed}); rerun with another "
                                                                   "to check that results hold on unseen seeds")
+    if only is not None:
+        parser.add_argument("--only", nargs="+", choices=only, default=None, metavar="NAME",
+                            help="rerun only these and keep the other rows of the table already written")
     if replicates is not None:
         parser.add_argument("--replicates", type=int, default=replicates,
                             help=f"seeds per condition (default {replicates}; fewer for a quick look)")

@@ -57,5 +57,6 @@ def test_no_helper_is_left_after_bad_input_or_a_run(tmp_path, capsys, monkeypatc
     assert main(["run", "--set", "dose=-1", "--out", str(tmp_path / "bad")]) == 2
     assert main(["run", "--set", "width=40", "--set", "height=40", "--days", "2", "--json",
                  "--out", str(tmp_path / "good")]) == 0
-    assert psutil.Process().children(recursive=True) == []
+    helpers = [p for p in psutil.Process().children(recursive=True) if "sim.figure_worker" in " ".join(p.cmdline())]
+    assert helpers == []  # (other tests' process pools may still be alive: only figure helpers count)
     assert not (tmp_path / "bad").exists() and (tmp_path / "good" / "lattice.png").exists()
