@@ -218,7 +218,7 @@ def test_a_coupled_cd19_product_expands_on_normal_b_cells_whatever_the_tumour():
     kw = dict(target="GUCY2C", site="crc_liver_met", days=14, width=60, height=60, seed=3)
     plain = cached_run(product="second_generation", **kw).summary
     coupled = cached_run(product="cd19_coupled", **kw).summary
-    assert coupled["cart_peak"] > 10 * plain["cart_peak"]
+    assert coupled["cart_peak"] > 3 * plain["cart_peak"], "the companion CAR's B cells drive expansion"
 
 
 def test_swelling_needs_dense_killing():
