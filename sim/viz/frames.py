@@ -184,9 +184,11 @@ class CoursePlot:
                                                               label=name, animated=True)[0],
             })
         self.blood.set_yscale("log")
-        self.blood.set_ylim(1, 1e11)
+        # fixed scales (no rescaling per frame), wide enough for a thousand-fold blood expansion of the
+        # largest dose and for a lesion infiltrate of 3% of the lattice's sites
+        self.blood.set_ylim(1, max(1e11, 1e4 * max(arm.scenario.dose for arm in self.arms)))
         self.size.set_ylim(0, 100 if self.marrow else 2.2 * max(arm.scenario.lesion_diameter_mm for arm in self.arms))
-        self.cart.set_ylim(0, 100)
+        self.cart.set_ylim(0, max(100, 0.03 * max(arm.scenario.width * arm.scenario.height for arm in self.arms)))
         horizon = model.horizon
         self.strip.set_xlim(-1, horizon + 6)                # room for the last scan's label
         self.strip.set_ylim(-0.5, len(self.arms) - 0.5)
