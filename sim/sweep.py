@@ -105,17 +105,24 @@ class Sweep:
                            "seed": self.seed, "model": model_version()}, sort_keys=True, default=str)
 
 
+NOT_MODEL = {"cli.py", "calibration.py", "plots.py", "figure_worker.py", "outdir.py", "guard.py", "errors.py"}
+"""Modules of ``sim`` that do not take part in computing a run's result (see :func:`model_version`)."""
+
+
 @cache
 def model_version() -> str:
     """Hash of the model's source and data tables: runs from different versions never mix on resume,
-    and a Dask worker running other code than the client stops the sweep (computed once per process)."""
+    and a Dask worker running other code than the client stops the sweep (computed once per process).
+    Modules that cannot change a run's result (the command line, reports, figures, output folders,
+    the resource guard, the calibration driver) are left out, so mending them keeps a study resumable."""
     import hashlib
 
     from sim import tables
 
     digest = hashlib.sha256()
     package = Path(__file__).parent
-    for path in sorted([*package.glob("*.py"), *tables.seeds_dir().rglob("*.toml")]):
+    model_files = [p for p in package.glob("*.py") if p.name not in NOT_MODEL]
+    for path in sorted([*model_files, *tables.seeds_dir().rglob("*.toml")]):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
