@@ -238,10 +238,12 @@ def test_normal_tissue_uptake_diverts_blood_cells_from_the_tumour():
 
 
 def test_a_coupled_cd19_product_expands_on_normal_b_cells_whatever_the_tumour():
-    kw = dict(target="GUCY2C", site="crc_liver_met", days=14, width=60, height=60, seed=3)
-    plain = cached_run(product="second_generation", **kw).summary
-    coupled = cached_run(product="cd19_coupled", **kw).summary
-    assert coupled["cart_peak"] > 3 * plain["cart_peak"], "the companion CAR's B cells drive expansion"
+    kw = dict(target="GUCY2C", site="crc_liver_met", days=14, width=60, height=60, seed=3, dose=2.5e8)
+    fold = {(product, negative): cached_run(product=product, antigen_negative_fraction=negative, **kw).summary["cart_peak"]
+            / 2.5e8 for product in ("second_generation", "cd19_coupled") for negative in (0.0, 1.0)}
+    assert fold["second_generation", 1.0] <= 1.0 + 1e-9, "no target antigen, no expansion of a plain product"
+    assert fold["cd19_coupled", 1.0] > 10, "the companion CAR's B cells drive expansion without any tumour antigen"
+    assert fold["cd19_coupled", 0.0] > 2 * fold["second_generation", 0.0]
 
 
 def test_swelling_needs_dense_killing():
