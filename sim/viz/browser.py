@@ -109,3 +109,11 @@ def choose(page, label: str, option: str) -> None:
     choice = page.get_by_role("option", name=option, exact=True)
     choice.click()
     choice.wait_for(state="hidden")
+
+
+def type_in(page, label: str, text: str) -> None:
+    """Type ``text`` into the app's text input called ``label`` and commit it with Enter
+    (a Solara InputText takes its value on Enter or when it loses focus)."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(text)
+    box.press("Enter")
