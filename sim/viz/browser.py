@@ -1,7 +1,7 @@
 """Driving the app in a real browser: serve it, open it in Debian's Chromium, read what it shows.
 
 Used by the browser tests (tests/test_viz.py), the frame-rate benchmark
-(benchmarks/bench_viz.py) and the lesson screenshots (experiments/lessons.py).
+(benchmarks/bench_viz.py) and the lesson screenshots (experiments/app_screenshots.py).
 Playwright is a test dependency; it is imported only when a browser is launched.
 Chromium is the system's (``chromium`` on PATH); none is ever downloaded.
 """
