@@ -9,7 +9,8 @@ waits. When the run is done the main process sends a :class:`RunView` (the time
 series, scans, summary, scenario values and the final lattice: everything the
 figures read, without the Mesa model) through a pipe, and the helper draws
 ``timecourse.png`` and ``lattice.png`` into the staging folder while the main
-process writes the tables.
+process writes the tables: the lattice in a child forked from the ready helper, so the
+two figures take the two cores (:func:`draw_forked`), while the main process waits.
 
 The helper pays only when a core is free: on a machine whose load average is at or
 above its number of cores, its second set of imports and its warm-up would take CPU
@@ -73,6 +74,44 @@ def draw(view: RunView, folder: Path) -> None:
 
     plots.timecourse(view, Path(folder) / "timecourse.png")
     plots.lattice(view, Path(folder) / "lattice.png")
+
+
+def draw_forked(view: RunView, folder: Path) -> None:
+    """As :func:`draw`, with ``lattice.png`` drawn by a child forked from this process
+    (matplotlib already loaded there) while this process draws ``timecourse.png``.
+
+    An error in either figure is raised here; if the child cannot report (it died),
+    the lattice is drawn here after all.
+    """
+    from sim import plots
+
+    folder = Path(folder)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: draw, report "ok" or the exception, and leave at once
+        os.close(read)
+        try:
+            plots.lattice(view, folder / "lattice.png")
+            reply: Any = "ok"
+        except Exception as err:  # noqa: BLE001 - handed to the parent, which raises it
+            reply = err
+        with os.fdopen(write, "wb") as pipe:
+            pickle.dump(reply, pipe)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        try:
+            plots.timecourse(view, folder / "timecourse.png")
+        finally:
+            try:
+                reply = pickle.load(pipe)
+            except (EOFError, pickle.UnpicklingError):
+                reply = None
+            os.waitpid(child, 0)
+    if reply is None:
+        plots.lattice(view, folder / "lattice.png")
+    elif reply != "ok":
+        raise reply
 
 
 class FigureWorker:
@@ -171,7 +210,7 @@ def main() -> None:
     except EOFError:  # the run was refused or stopped: nothing to draw
         return
     try:
-        draw(view, folder)
+        draw_forked(view, folder)
         reply: Any = "ok"
     except Exception as err:  # noqa: BLE001 - handed to the parent, which reports it
         reply = err
