@@ -180,16 +180,19 @@ class FigureWorker:
 
 def _warm_up() -> None:
     """Draw a throw-away time course in memory: imports, fonts, text caches and the mathtext parser
-    get ready (the lattice figure costs little more the first time than later)."""
+    get ready (the lattice figure costs little more the first time than later). Its time series
+    has the columns the figure reads, so the helper does not load the model (and Mesa)."""
     import io
 
     import numpy as np
     import pandas as pd
 
-    from sim.model import OBSERVED
+    from sim.phenotype import Phenotype
 
     days = np.arange(85)
-    ts = pd.DataFrame({name: np.linspace(1.0, 1e4, days.size) for name in OBSERVED})
+    rising = np.linspace(1.0, 1e4, days.size)
+    ts = pd.DataFrame({name: rising for name in ("apparent_mm", "viable_mm", "antigen_negative_fraction", "tumor_cells",
+                                                  "cytokine", *(f"cart_{p.name.lower()}" for p in Phenotype))})
     ts = ts.assign(day=days, cart_blood=np.geomspace(1, 1e11, days.size), cart_region=np.geomspace(1, 1e11, days.size))
     # (log-axis labels 10^0 ... 10^11 are laid out with mathtext: parsed once here)
     scans = pd.DataFrame({"day": [0, 28, 56, 84], "apparent_mm": [30.0, 20.0, 35.0, 40.0],
