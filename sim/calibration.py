@@ -55,6 +55,7 @@ import socket
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -189,8 +190,6 @@ def load_calibration(path: str | Path) -> Calibration:
     if len(set(names)) < len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise _fail(path, f"two targets are named '{dup}'; give one a distinct name = \"...\"")
-    for target in targets:  # memory of the largest lattice, one patient per core at once
-        guard.check_memory(target.scenario.width, target.scenario.height, min(os.cpu_count() or 1, patients))
     return Calibration(path, free, targets, patients, seed, seeds, sampler, str(spec.get("description", "")), spec)
 
 
@@ -328,7 +327,7 @@ def evaluate(cal: Calibration, params: dict[str, Any], seeds: list[int], pool, r
 def measure(result: TrialResult, key: str) -> dict[str, Any]:
     """A trial's value of ``key`` with its 95% CI and the patients it rests on (value None: not estimable)."""
     s = result.summary
-    n = s["n_enrolled"]
+    n = s["n_enrolled"]  # proportions and KM curves rest on the enrolled; a patient median on its non-missing values
     if key in PROPORTIONS:
         value = s[key] if n else None
         ci = wilson(round(s[key] * n), n) if n else [None, None]
@@ -344,7 +343,8 @@ def measure(result: TrialResult, key: str) -> dict[str, Any]:
         column = key[len(PATIENT_MEDIAN):]
         values = result.patients.loc[result.patients.eligible, column].dropna().astype(float).to_numpy() \
             if column in result.patients else np.array([])
-        value = float(np.median(values)) if len(values) else None
+        n = len(values)
+        value = float(np.median(values)) if n else None
         if len(values) > 1:
             interval = quantile_test(values, q=value).confidence_interval()
             ci = [float(interval.low), float(interval.high)]
@@ -395,13 +395,7 @@ def open_study(cal: Calibration, url: str, resume: bool, out: Path):
     from optuna.storages import RDBStorage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with warnings.catch_warnings():  # heartbeats are marked experimental in Optuna 5
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
-    except Exception as err:  # SQLAlchemy raises many types for a bad URL or an unreachable server
-        raise CalibrationError(f"--storage {url}: cannot open the study database ({type(err).__name__}: "
-                               f"{str(err).splitlines()[0][:120]})") from None
+    storage = study_storage(url)
     names = [s.study_name for s in storage.get_all_studies()]
     if cal.name in names:
         if not resume:
@@ -420,24 +414,42 @@ def open_study(cal: Calibration, url: str, resume: bool, out: Path):
     return study
 
 
+@cache
+def study_storage(url: str):
+    """The Optuna storage at ``url`` with heartbeats (one per process and URL)."""
+    import optuna
+    from optuna.storages import RDBStorage
+
+    try:
+        with warnings.catch_warnings():  # heartbeats are marked experimental in Optuna 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+    except Exception as err:  # SQLAlchemy raises many types for a bad URL or an unreachable server
+        raise CalibrationError(f"--storage {url}: cannot open the study database ({type(err).__name__}: "
+                               f"{str(err).splitlines()[0][:120]})") from None
+
+
 def _short(url: str) -> str:
     return url if len(url) <= 80 else f"{url[:30]}...{url[-45:]}"
 
 
-def requeue_stale(study) -> int:
+def requeue_stale(study, storage) -> int:
     """Mark failed the trials left RUNNING by a dead process on this machine, and queue again (same
     parameters) every failed trial whose parameters are not finished, queued or running; the count queued.
 
-    A trial running on another machine is failed by Optuna's heartbeat check after ``GRACE_S``.
+    ``storage`` is the study's Optuna storage (its public trial-state API). A trial running on
+    another machine is failed by Optuna's heartbeat check after ``GRACE_S``.
     """
     from optuna.trial import TrialState
 
     host = socket.gethostname()
+    study_id = storage.get_study_id_from_name(study.study_name)
     trials = study.get_trials(deepcopy=False)
     for t in trials:
         if (t.state == TrialState.RUNNING and t.user_attrs.get("host") == host
                 and not outdir.alive(int(t.user_attrs.get("pid", 0)))):
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
     trials = study.get_trials(deepcopy=False)
     live = {_key(t.params) for t in trials if t.state in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)}
     live |= {_key(t.system_attrs.get("fixed_params", {})) for t in trials if t.state == TrialState.WAITING}
@@ -541,6 +553,7 @@ def validation(cal: Calibration, study, pool, runner: PatientRunner = treat_pati
     read from its finished trial in the study when there is one (the defaults are trial 0 when
     they lie within the bounds), so only the validation seeds are run for it."""
     done = {_key(t.params): t for t in complete_trials(study)}
+    scored: dict[tuple, tuple[float, list[dict]]] = {}  # the best may be the defaults: run them once
     frames = []
     for candidate, params in (("best", dict(study.best_trial.params)), ("defaults", cal.defaults())):
         for seeds_name, seeds in (("fit", [cal.seed]), ("validation", cal.validation_seeds)):
@@ -548,7 +561,10 @@ def validation(cal: Calibration, study, pool, runner: PatientRunner = treat_pati
             if trial is not None and "measures" in trial.user_attrs:
                 loss, rows = trial.value, trial.user_attrs["measures"]
             else:
-                loss, rows = score(cal, evaluate(cal, params, seeds, pool, runner))
+                key = (seeds_name, _key(params))
+                if key not in scored:
+                    scored[key] = score(cal, evaluate(cal, params, seeds, pool, runner))
+                loss, rows = scored[key]
             frame = pd.DataFrame(rows).astype({"value": float})
             frame.insert(0, "seeds", seeds_name)
             frame.insert(0, "candidate", candidate)
@@ -710,6 +726,8 @@ def run_calibration(cal: Calibration, out: str | Path, *, n_trials: int, storage
         raise CalibrationError(f"--backend {backend}: allowed: local, dask")
     if backend == "local" or not scheduler:
         workers = guard.check_workers(workers)
+    for target in cal.targets:  # memory of each lattice, one patient per local worker at once
+        guard.check_memory(target.scenario.width, target.scenario.height, min(workers or 1, cal.patients))
     check_out(out, storage, resume)
     if scheduler:
         try:
@@ -722,7 +740,7 @@ def run_calibration(cal: Calibration, out: str | Path, *, n_trials: int, storage
         _atomic(out / MANIFEST, lambda tmp: tmp.write_text(json.dumps({"calibration": str(cal.path), "study": cal.name,
                                                                         "storage": url}, indent=1) + "\n"))
         _atomic(out / "calibration.toml", lambda tmp: tmp.write_bytes(cal.path.read_bytes()))
-        queued = requeue_stale(study)
+        queued = requeue_stale(study, study_storage(url))
         if queued and report is not None:
             report(f"queued again {queued} candidate(s) whose process stopped before finishing")
         with executor(backend, workers, scheduler) as pool:

@@ -62,6 +62,26 @@ def relax(state: np.ndarray, level: np.ndarray, rise_h: float, fall_half_life_h:
     state += (level - state) * np.where(level > state, up, down)
 
 
+def circulating_myeloid(scenario, stroma_share: float, burden_cells: float) -> float:
+    """Circulating suppressive myeloid cells (monocytic MDSCs) the tumour has raised, as a level M >= 0.
+
+    Stroma-rich tumours recruit suppressive myeloid cells into blood in proportion to their
+    mass; these slow CAR-T proliferation in blood and in regional pools, which expand at
+    rho / (1 + M) (``sim.tcells.CARTPool``), so a large tumour stimulates expansion more but
+    also damps it, and the peak per unit burden falls as burden grows (REFERENCE.md: peak
+    CAR-T per unit burden higher in durable responders, Locke et al. 2020; circulating
+    monocytic MDSCs with low expansion, Jain et al. 2021). Debulking removes part of it::
+
+        M = suppression x stroma_share x burden (cm3) / ``myeloid_expansion_burden_cm3``
+
+    with ``stroma_share`` the lesion's mean stroma density (:attr:`sim.tissue.Tissue.stroma_share`;
+    0 for marrow disease) and the burden left after debulking. Fixed at infusion: the expansion
+    it acts on is over within days, while myeloid cells outlast tumour death.
+    """
+    cm3 = burden_cells / 1e9
+    return scenario.suppression * stroma_share * cm3 / scenario.myeloid_expansion_burden_cm3
+
+
 class Fields:
     """Diffusible fields, slow suppressive states, and what CAR-T cells read from them.
 

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from sim import imaging, schedule, survival, tables
 from sim.delivery import Delivery
 from sim.imaging import Scan
-from sim.microenv import SITE_UM, Fields
+from sim.microenv import SITE_UM, Fields, circulating_myeloid
 from sim.guard import check_memory
 from sim.scenario import CARTScenario, ScenarioError, coerce
 from sim.tcells import CARTCell, CARTPool, Phenotype
@@ -84,13 +84,15 @@ class CARTModel(Model):
         self.fields.settle(self.tissue)
         for _ in range(SETTLE_H // s.field_update_h):
             self.fields.update(self.tissue, s.field_update_h)
-        self.blood = CARTPool(s)
-        self.region = CARTPool(s)
+        self.delivery = Delivery(s, self.tissue)
+        self.circulating_myeloid = circulating_myeloid(s, self.tissue.stroma_share, self.delivery.burden_cells)
+        """Level of tumour-raised circulating suppressive myeloid cells, damping every pool's expansion."""
+        self.blood = CARTPool(s, self.circulating_myeloid)
+        self.region = CARTPool(s, self.circulating_myeloid)
         self.courses = [(0.0, self.blood, self.region)]
         """(start hour, blood pool, regional pool) of each infusion given; re-infusions append (sim.schedule)."""
         self.pending_reinfusions = schedule.reinfusion_days(s)
         self.cytokine = SystemicCytokine(s)
-        self.delivery = Delivery(s, self.tissue)
         self.homing_per_day = self.tissue.site["homing_per_day"]
 
         hourly = self.dt_h / 24
@@ -138,7 +140,7 @@ class CARTModel(Model):
             self.pending_reinfusions.pop(0)
             self.assess()
             if not schedule.progressed(self.scans):
-                self.courses.append((hour, CARTPool(s), CARTPool(s)))
+                self.courses.append((hour, CARTPool(s, self.circulating_myeloid), CARTPool(s, self.circulating_myeloid)))
         for start_h, blood, region in self.courses:
             released = delivery.in_window(hour - start_h, dt)
             if released:

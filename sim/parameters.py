@@ -141,6 +141,8 @@ class Parameters:
                                                 low=0.01, high=1000, source="issue 15: outlasts tumour death, a week or more")] = 10.0
     myeloid_block: Annotated[float, _P("0..1", "share of CAR-T moves and entries that fail at full myeloid density (times suppression)",
                                        low=0, high=1)] = 0.5
+    myeloid_expansion_burden_cm3: Annotated[float, _P("cm3", "stromal tumour burden (cm3 of lesion stroma, times the patient's suppression) whose circulating suppressive myeloid cells halve CAR-T expansion in blood and regional pools",
+                                                      low=0, open_low=True, high=1e6, source="modelling assumption; REFERENCE.md: peak CAR-T per unit burden higher in durable responders (Locke et al., Blood Adv 2020); circulating monocytic MDSCs with low CAR-T expansion (Jain et al., Blood 2021)")] = 2.5
     diffusion_um2_per_s: Annotated[float, _P("um2/s", "effective diffusion coefficient of the soluble fields in tissue",
                                              low=0.01, high=1000)] = 1.0
     stroma_scale: Annotated[float, _P("x", "this patient's stroma density relative to the site's (capped at 1)",
@@ -182,7 +184,7 @@ class Parameters:
     expansion_rate_per_day: Annotated[float, _P("1/day", "CAR-T expansion rate in blood or a regional pool when antigen is plentiful",
                                                 low=0, high=5, source="REFERENCE.md: blood kinetics (Stein et al. 2019)")] = 0.55
     expansion_half_saturation_cells: Annotated[float, _P("cells", "antigen-bearing cells a pool must meet for half-maximal stimulation while CAR-T cells are few (K of the Beddington-DeAngelis rule, sim.tcells.CARTPool)",
-                                                         low=0, high=1e13, source="modelling assumption; REFERENCE.md: expansion larger in haematologic than solid tumours (Liu et al. 2021), CD19 peak does not track dose (Stein et al. 2019)")] = 5e9
+                                                         low=0, high=1e13, source="modelling assumption; REFERENCE.md: expansion larger in haematologic than solid tumours (Liu et al. 2021), CD19 peak does not track dose (Stein et al. 2019)")] = 1.2e9
     lymphodepletion_expansion_factor: Annotated[float, _P("x", "multiplier of the expansion rate after lymphodepletion",
                                                           low=1, high=10, source="REFERENCE.md: lymphodepletion raises expansion")] = 1.6
     expansion_days: Annotated[float, _P("days", "days of the programmed expansion phase before contraction (Tmax)", low=0, high=60,

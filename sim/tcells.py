@@ -163,7 +163,9 @@ class CARTPool:
         dE/dt = rho * L / (L + K + E_all) * E
 
     where rho = ``expansion_rate_per_day`` (times ``lymphodepletion_expansion_factor``
-    after lymphodepletion, times the product's ``expansion_factor``), L is the
+    after lymphodepletion, times the product's ``expansion_factor``, divided by 1 + M for the
+    tumour-raised circulating suppressive myeloid cells given at construction,
+    :func:`sim.microenv.circulating_myeloid`), L is the
     antigen-bearing cells the pool meets (given to :meth:`step`; see
     ``CARTModel.antigen_load``), K = ``expansion_half_saturation_cells`` and E_all the
     effectors of every infusion's pool in the compartment, which compete for L. This is
@@ -186,14 +188,14 @@ class CARTPool:
     died - exited - taken_up = in the pool.
     """
 
-    def __init__(self, scenario):
+    def __init__(self, scenario, circulating_myeloid: float = 0.0):
         s = scenario
         self.scenario = s
         product = tables.products()[s.product]
         self.effector = 0.0
         self.memory = 0.0
         self.rho = (s.expansion_rate_per_day * (s.lymphodepletion_expansion_factor if s.lymphodepletion else 1.0)
-                    * product["expansion_factor"])
+                    * product["expansion_factor"] / (1 + circulating_myeloid))
         self.memory_decay = s.memory_decay_per_day / product["persistence_factor"]
         self.infused = self.expanded = self.died = self.exited = self.taken_up = 0.0
 

@@ -109,6 +109,8 @@ class Tissue:
         ridges = np.clip(1 - np.abs(smooth_field(rng, self.shape, max(2.0, self.radius / 4))) / 0.25, 0, 1)
         self.stroma[inside] = (site["septa_stroma"] * ridges)[inside]
         np.minimum(self.stroma * np.float32(s.stroma_scale), 1, out=self.stroma)
+        self.stroma_share = float(self.stroma[r < self.radius + capsule].mean())
+        """Mean stroma density of the lesion with its capsule at seeding (0 for dispersed marrow disease)."""
 
         if site["dispersed"]:  # marrow disease: as many blasts as the disk would hold, scattered among normal marrow
             share = site["tumor_density"] * np.count_nonzero(inside) / inside.size

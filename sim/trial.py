@@ -182,9 +182,11 @@ def treat_patient(params: dict, screen: bool = True) -> dict:
     if not screen or row["eligible"]:
         result = complete(model)
         row.update({k: v for k, v in result.summary.items() if not isinstance(v, list | dict)})
-        base = result.scans.apparent_mm.iloc[0]
+        # the course a spider plot draws: the lesion diameter, or for marrow disease its cells (no diameter)
+        measure = result.scans.apparent_mm if model.response_criteria == "recist" else result.scans.viable_cells
+        base = max(float(measure.iloc[0]), 1e-9)
         row["course_days"] = result.scans.day.tolist()
-        row["course_pct"] = [round(100 * (d - base) / base, 2) for d in result.scans.apparent_mm]
+        row["course_pct"] = [round(100 * (d - base) / base, 2) for d in measure]
         row["course_calls"] = result.scans.call.tolist()
     return row
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import optuna
@@ -91,6 +92,23 @@ def test_the_defaults_are_the_first_candidate_and_a_rerun_needs_resume(tmp_path)
         run_calibration(cal, tmp_path / "out", n_trials=5, workers=1, runner=cheap_patient)
     result = run_calibration(cal, tmp_path / "out", n_trials=5, workers=1, runner=cheap_patient, resume=True)
     assert result["n_trials"] == 5
+
+
+def counted_patient(log: str, params: dict) -> dict:
+    """cheap_patient that leaves one line in ``log`` per patient treated."""
+    with open(log, "a") as f:
+        f.write(f"{params['seed']}\n")
+    return cheap_patient(params)
+
+
+def test_validation_runs_a_best_that_is_the_defaults_once(tmp_path):
+    cal = load_calibration(write(tmp_path, TINY.format(patients=20, days=28, low=0.2, high=0.3)))
+    log = tmp_path / "patients.log"
+    result = run_calibration(cal, tmp_path / "out", n_trials=1, workers=1, runner=partial(counted_patient, str(log)))
+    assert result["best_params"] == {"bystander_kill_per_day": 3.0}, "one candidate: the defaults"
+    treated = log.read_text().split()
+    assert len(treated) == 2 * 20, "the fit's patients once, the validation seed's patients once"
+    assert result["validation_loss"]["best"] == result["validation_loss"]["defaults"]
 
 
 def test_dask_backend_evaluates_the_same_candidates(tmp_path):

@@ -229,3 +229,16 @@ def test_two_arm_trial_identical_for_one_and_two_workers():
     two = run_trial(scenario, 8, seed=5, workers=2, progress=False, control={"route": "intravenous"}, ratio=(2, 1))
     assert one.patients.equals(two.patients) and one.summary == two.summary
     assert set(one.patients.arm.dropna()) == {"experimental", "control"}
+
+
+def test_a_marrow_patients_course_follows_its_disease_cells():
+    """Marrow disease has no diameter: the spider plot's course is the change in its cells, finite."""
+    import warnings
+
+    from sim.trial import treat_patient
+
+    params = load_scenario("ball-cd19-iv", {"width": 60, "height": 60, "days": 28}).params()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = treat_patient(params, screen=False)
+    assert row["course_pct"][0] == 0 and row["course_pct"][-1] < -50, row["course_pct"]
