@@ -36,10 +36,13 @@ def test_homogeneous_antigen_high_intratumoral_dose_responds():
 
 
 def test_antigen_negative_share_rises_under_treatment():
+    rise = []
     for seed in SEEDS:
         treated = cached_run(route="intratumoral", days=28, seed=seed).summary
         untreated = cached_run(dose=0.0, days=28, seed=seed).summary
-        assert treated["antigen_negative_fraction_end"] > untreated["antigen_negative_fraction_end"] + 0.1
+        rise.append(treated["antigen_negative_fraction_end"] - untreated["antigen_negative_fraction_end"])
+    assert min(rise) > 0, f"treatment selects antigen-negative cells in every seed: {rise}"
+    assert np.mean(rise) > 0.1, f"by 10 points on average: {rise}"
 
 
 @pytest.mark.parametrize("site, target, regional, arrival_ratio, response_gap", [
