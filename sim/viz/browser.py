@@ -1,7 +1,7 @@
 """Driving the app in a real browser: serve it, open it in Debian's Chromium, read what it shows.
 
 Used by the browser tests (tests/test_viz.py), the frame-rate benchmark
-(benchmarks/bench_viz.py) and the lesson screenshots (experiments/lessons.py).
+(benchmarks/bench_viz.py) and the lesson screenshots (experiments/app_screenshots.py).
 Playwright is a test dependency; it is imported only when a browser is launched.
 Chromium is the system's (``chromium`` on PATH); none is ever downloaded.
 """
@@ -109,3 +109,11 @@ def choose(page, label: str, option: str) -> None:
     choice = page.get_by_role("option", name=option, exact=True)
     choice.click()
     choice.wait_for(state="hidden")
+
+
+def type_in(page, label: str, text: str) -> None:
+    """Type ``text`` into the app's text input called ``label`` and commit it with Enter
+    (a Solara InputText takes its value on Enter or when it loses focus)."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(text)
+    box.press("Enter")
