@@ -113,7 +113,8 @@ def main() -> None:
         scaling.append({"kind": "agents", "dose": dose, "s_per_day": r["seconds"] / 14,
                         "mean_agents": r["agent_steps"] / (14 * 24)})
     _plot(scaling)
-    machine = {"python": platform.python_version(), "machine": platform.machine(), "cores": os.cpu_count()}
+    machine = {"python": platform.python_version(), "machine": platform.machine(), "cores": os.cpu_count(),
+               "load_average_1min_at_end": round(os.getloadavg()[0], 2)}  # other work on the machine inflates times
     (HERE / "results.json").write_text(json.dumps({"machine": machine, "quick": args.quick, "rows": rows,
                                                    "scaling": scaling}, indent=2) + "\n")
     print(f"written to {HERE / 'results.json'} and {HERE / 'scaling.png'}")

@@ -9,7 +9,8 @@ waits. When the run is done the main process sends a :class:`RunView` (the time
 series, scans, summary, scenario values and the final lattice: everything the
 figures read, without the Mesa model) through a pipe, and the helper draws
 ``timecourse.png`` and ``lattice.png`` into the staging folder while the main
-process writes the tables.
+process writes the tables: the lattice in a child forked from the ready helper, so the
+two figures take the two cores (:func:`draw_forked`), while the main process waits.
 
 The helper pays only when a core is free: on a machine whose load average is at or
 above its number of cores, its second set of imports and its warm-up would take CPU
@@ -73,6 +74,44 @@ def draw(view: RunView, folder: Path) -> None:
 
     plots.timecourse(view, Path(folder) / "timecourse.png")
     plots.lattice(view, Path(folder) / "lattice.png")
+
+
+def draw_forked(view: RunView, folder: Path) -> None:
+    """As :func:`draw`, with ``lattice.png`` drawn by a child forked from this process
+    (matplotlib already loaded there) while this process draws ``timecourse.png``.
+
+    An error in either figure is raised here; if the child cannot report (it died),
+    the lattice is drawn here after all.
+    """
+    from sim import plots
+
+    folder = Path(folder)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: draw, report "ok" or the exception, and leave at once
+        os.close(read)
+        try:
+            plots.lattice(view, folder / "lattice.png")
+            reply: Any = "ok"
+        except Exception as err:  # noqa: BLE001 - handed to the parent, which raises it
+            reply = err
+        with os.fdopen(write, "wb") as pipe:
+            pickle.dump(reply, pipe)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        try:
+            plots.timecourse(view, folder / "timecourse.png")
+        finally:
+            try:
+                reply = pickle.load(pipe)
+            except (EOFError, pickle.UnpicklingError):
+                reply = None
+            os.waitpid(child, 0)
+    if reply is None:
+        plots.lattice(view, folder / "lattice.png")
+    elif reply != "ok":
+        raise reply
 
 
 class FigureWorker:
@@ -141,16 +180,19 @@ class FigureWorker:
 
 def _warm_up() -> None:
     """Draw a throw-away time course in memory: imports, fonts, text caches and the mathtext parser
-    get ready (the lattice figure costs little more the first time than later)."""
+    get ready (the lattice figure costs little more the first time than later). Its time series
+    has the columns the figure reads, so the helper does not load the model (and Mesa)."""
     import io
 
     import numpy as np
     import pandas as pd
 
-    from sim.model import OBSERVED
+    from sim.phenotype import Phenotype
 
     days = np.arange(85)
-    ts = pd.DataFrame({name: np.linspace(1.0, 1e4, days.size) for name in OBSERVED})
+    rising = np.linspace(1.0, 1e4, days.size)
+    ts = pd.DataFrame({name: rising for name in ("apparent_mm", "viable_mm", "antigen_negative_fraction", "tumor_cells",
+                                                  "cytokine", *(f"cart_{p.name.lower()}" for p in Phenotype))})
     ts = ts.assign(day=days, cart_blood=np.geomspace(1, 1e11, days.size), cart_region=np.geomspace(1, 1e11, days.size))
     # (log-axis labels 10^0 ... 10^11 are laid out with mathtext: parsed once here)
     scans = pd.DataFrame({"day": [0, 28, 56, 84], "apparent_mm": [30.0, 20.0, 35.0, 40.0],
@@ -171,7 +213,7 @@ def main() -> None:
     except EOFError:  # the run was refused or stopped: nothing to draw
         return
     try:
-        draw(view, folder)
+        draw_forked(view, folder)
         reply: Any = "ok"
     except Exception as err:  # noqa: BLE001 - handed to the parent, which reports it
         reply = err

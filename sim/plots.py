@@ -11,7 +11,7 @@ from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from sim import survival  # noqa: E402
-from sim.tcells import Phenotype  # noqa: E402
+from sim.phenotype import Phenotype  # noqa: E402
 from sim.tissue import NEGATIVE_BELOW  # noqa: E402
 
 CALL_COLOURS = {"CR": "#1a9850", "PR": "#91cf60", "SD": "#fee08b", "PD": "#d73027", "NE": "#bdbdbd"}

@@ -11,23 +11,14 @@ contraction, memory, and entry into tumour tissue.
 
 from __future__ import annotations
 
-from enum import IntEnum
-
 import numpy as np
 from mesa.discrete_space import CellAgent
 
 from sim import tables
+from sim.phenotype import Phenotype
 from sim.tissue import MOORE
 
 _OFFSETS = [tuple(int(v) for v in d) for d in MOORE]
-
-
-class Phenotype(IntEnum):
-    """CAR-T differentiation state."""
-
-    EFFECTOR = 0   # kills and divides on antigen
-    MEMORY = 1     # quiescent, tissue-resident, long-lived; re-activates to effector on antigen
-    EXHAUSTED = 2  # no killing, no division, short-lived
 
 
 class CARTCell(CellAgent):

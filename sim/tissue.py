@@ -38,6 +38,12 @@ MOORE = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), 
 """Offsets (dx, dy) of the 8 Moore neighbours, the order used by every neighbour table."""
 
 
+def sites(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (xs, ys) of the True sites of a 2D mask in row-major order, as ``np.nonzero``
+    gives them (about four times faster on a lattice: the flat indices, split)."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
     """A standardised Gaussian random field with correlation length ``sigma`` sites."""
     z = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
@@ -70,8 +76,10 @@ class Tissue:
         self.tumor_killed = 0
         self.normal_killed = 0
         self._padded = np.zeros((self.shape[0] + 2, self.shape[1] + 2), bool)
+        self._rows = np.zeros((self.shape[0], self.shape[1] + 2), bool)
         self._rim = np.zeros(self.shape, bool)
-        """Buffers of :meth:`grow` (free sites with a False border; tumour cells with a free neighbour)."""
+        """Buffers of :meth:`grow` (free sites with a False border; a free site in the same column
+        within one row; tumour cells with a free neighbour)."""
         self._seed_lesion()
 
     # --- seeding ---------------------------------------------------------------------
@@ -174,12 +182,15 @@ class Tissue:
         if p_divide <= 0:
             return 0
         w, h = self.shape
-        padded, rim = self._padded, self._rim  # buffers kept between steps (the border stays False)
+        padded, rows, rim = self._padded, self._rows, self._rim  # buffers kept between steps (the border stays False)
         padded[1:w + 1, 1:h + 1] = self.free()
-        np.copyto(rim, padded[:w, :h])
-        for dx, dy in MOORE[1:]:  # rim: a free Moore neighbour (MOORE[0] is (-1, -1), copied above)
-            np.logical_or(rim, padded[1 + dx:w + 1 + dx, 1 + dy:h + 1 + dy], out=rim)
-        xs, ys = np.nonzero(np.logical_and(self.tumor, rim, out=rim))
+        # rim: a free site in the 3x3 block around (a tumour site is never free itself, so this is a free
+        # Moore neighbour), the block's maximum taken along x, then along y
+        np.logical_or(padded[:w], padded[1:w + 1], out=rows)
+        np.logical_or(rows, padded[2:], out=rows)
+        np.logical_or(rows[:, :h], rows[:, 1:h + 1], out=rim)
+        np.logical_or(rim, rows[:, 2:], out=rim)
+        xs, ys = sites(np.logical_and(self.tumor, rim, out=rim))
         divides = self.rng.random(xs.size) < p_divide
         xs, ys = xs[divides], ys[divides]
         if xs.size == 0:
@@ -213,7 +224,7 @@ class Tissue:
         rate = self.scenario.tumor_death_rate_per_day
         if rate <= 0:
             return 0
-        xs, ys = np.nonzero(self.tumor)
+        xs, ys = sites(self.tumor)
         dead = self.rng.random(xs.size) < -np.expm1(-rate * dt_h / 24)
         self._clear_tumour((xs[dead], ys[dead]), debris=False)
         return int(np.count_nonzero(dead))
@@ -260,7 +271,7 @@ class Tissue:
         rate = self.scenario.bystander_kill_per_day
         if rate <= 0:
             return 0
-        xs, ys = np.nonzero(self.tumor & (inflammation > 0))
+        xs, ys = sites(self.tumor & (inflammation > 0))
         p = -np.expm1(-rate * np.minimum(inflammation[xs, ys], 1.0) * dt_h / 24)
         dead = self.rng.random(xs.size) < p
         n = int(np.count_nonzero(dead))

@@ -1,5 +1,8 @@
 """The helper process that draws a run's figures: same figures, errors reported here, never left behind."""
 
+import subprocess
+import sys
+
 import psutil
 import pytest
 
@@ -60,3 +63,12 @@ def test_no_helper_is_left_after_bad_input_or_a_run(tmp_path, capsys, monkeypatc
     helpers = [p for p in psutil.Process().children(recursive=True) if "sim.figure_worker" in " ".join(p.cmdline())]
     assert helpers == []  # (other tests' process pools may still be alive: only figure helpers count)
     assert not (tmp_path / "bad").exists() and (tmp_path / "good" / "lattice.png").exists()
+
+
+def test_the_helper_gets_ready_without_loading_the_model():
+    """Its warm-up draws the time course from columns of its own (none missing) and leaves Mesa unloaded:
+    the helper's imports compete with the simulation for a core."""
+    code = ("import sys\nfrom sim import figure_worker\nfigure_worker._warm_up()\n"
+            "print(sorted(m for m in ('mesa', 'sim.model', 'sim.tcells') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
