@@ -107,3 +107,28 @@ def test_scans_teach_pseudo_progression(server, browser):
     expect(page.locator("table.scans tr").nth(3)).to_contain_text("iPR", timeout=60_000)
     page.context.close()
     assert not problems, problems
+
+
+def test_run_controls_stop_at_the_horizon(server, browser):
+    """Stepping onto the last day disables what would advance the run (Step, play, Jump); Reset stays."""
+    from playwright.sync_api import expect
+
+    page, problems = open_app(browser, server)
+    for label, option in (("compare side by side with", "(none)"), ("first follow-up scan (day)", "21"),
+                          ("then a scan every (days)", "14")):   # scans on days 21, 35, ..., 77: none on day 84
+        choose(page, label, option)
+    page.get_by_role("button", name="Reset", exact=True).click()
+    step = page.get_by_role("button", name="Step", exact=True)
+    type_in(page, "day", "83")
+    page.get_by_role("button", name="Jump to day").click()
+    expect(page.get_by_text("Day 83 + 0 h")).to_be_visible(timeout=90_000)
+    for hours in (6, 12, 18, 24):                               # 6 h frames onto the horizon, day 84
+        expect(step).to_be_enabled(timeout=10_000)
+        step.click()
+        expect(page.get_by_text(f"Day {83 + hours // 24} + {hours % 24} h")).to_be_visible(timeout=10_000)
+    expect(step).to_be_disabled(timeout=10_000)
+    expect(page.get_by_role("button", name="▶ play")).to_be_disabled()
+    expect(page.get_by_role("button", name="Jump to day")).to_be_disabled()
+    expect(page.get_by_role("button", name="Reset", exact=True)).to_be_enabled()
+    page.context.close()
+    assert not problems, problems

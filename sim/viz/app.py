@@ -162,15 +162,15 @@ def ScenarioControls(choices: solara.Reactive[dict], applied: dict, on_reset):
 
 @solara.component
 def RunControls(screen: Screen, goal: solara.Reactive, hours_per_frame: solara.Reactive[int],
-                scans_taken: solara.Reactive[int], on_reset, on_step):
+                milestone: solara.Reactive[tuple[int, bool]], on_reset, on_step):
     """The time, Reset, play/pause, Step, hours per frame, jump to a day, run to the next scan.
 
-    Re-rendered only when ``goal`` or ``scans_taken`` change, not every frame.
+    Re-rendered only when ``goal`` or ``milestone`` change, not every frame.
     """
     model = screen.model
     jump_to = solara.use_reactive(28)
     busy, idle = goal.value is not None, goal.value is None and model.running
-    scans_taken.value  # noqa: B018 (subscribe: the next scan changes when a scan is taken)
+    milestone.value  # noqa: B018 (subscribe: a scan changes the next scan; the horizon disables the buttons)
     next_scan = model.next_scan_day()
     solara.Column(children=[screen.day])
     with solara.Row():
@@ -199,14 +199,14 @@ def Page():
     goal = solara.use_reactive(None)
     """What the runner does: None (idle), (PLAY,) or ("day", N)."""
     hours_per_frame = solara.use_reactive(6)
-    scans_taken = solara.use_reactive(1)
-    """Scans of arm A so far: what re-renders the scan-dependent controls."""
+    milestone = solara.use_reactive((1, True))
+    """Scans of arm A so far and whether the run goes on: what re-renders the run controls."""
     screen = solara.use_memo(lambda: Screen(Comparison(**applied.value)), [generation.value])
     model = screen.model
 
     def show():
         screen.draw()
-        scans_taken.value = len(next(iter(model.arms.values())).scans)
+        milestone.value = (len(next(iter(model.arms.values())).scans), model.running)
 
     solara.use_memo(show, [screen])
 
@@ -247,7 +247,7 @@ def Page():
 
     with solara.Sidebar():
         with solara.Card("Run"):
-            RunControls(screen, goal, hours_per_frame, scans_taken, reset, step)
+            RunControls(screen, goal, hours_per_frame, milestone, reset, step)
         with solara.Card("Scenario"):
             ScenarioControls(choices, applied.value, reset)
     if model.error:
