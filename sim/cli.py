@@ -469,14 +469,20 @@ def _write(result, out: Path, figures) -> Path:
     return final[0]
 
 
-def _best(summary: dict, scenario) -> str:
-    """The best-response line: the call and change, or why there is no call (NE)."""
+def _best(summary: dict, scenario, scans) -> str:
+    """The best-response line: the call and change, and why the call is not what the change suggests
+    (NE, or PD after a stable-disease scan that came before ``sd_min_days``)."""
     if summary["best_pct_change"] is None:
         return (f"NE (not evaluable: the run ends on day {scenario.days}, before the first follow-up scan "
                 f"on day {scenario.first_scan_day})")
-    why = (f", not evaluable: no response and no stable disease by day {scenario.sd_min_days}"
-           if summary["best_response"] == "NE" else "")
-    return f"{summary['best_response']} ({summary['best_pct_change']:+.1f}% longest diameter{why})"
+    early_sd = scans[(scans.call == "SD") & (scans.day < scenario.sd_min_days)].day
+    why = ""
+    if summary["best_response"] == "NE":
+        why = f", not evaluable: no response and no stable disease by day {scenario.sd_min_days}"
+    elif summary["best_response"] == "PD" and len(early_sd):
+        why = (f"; stable disease on day {int(early_sd.iloc[0])} does not count: RECIST's minimum for it "
+               f"is day {scenario.sd_min_days} (sd_min_days)")
+    return f"{summary['best_response']} ({summary['best_pct_change']:+.1f}% longest diameter at its smallest{why})"
 
 
 def _readable(result, name: str, out: Path) -> str:
@@ -487,7 +493,7 @@ def _readable(result, name: str, out: Path) -> str:
     lines = [
         f"cartsim run: {name}: {s.target} lesion in the {s.site}, {s.route}, dose {s.dose:.3g} cells, "
         f"{s.days} days, seed {s.seed}",
-        f"  best response      {_best(r, s)}"
+        f"  best response      {_best(r, s, result.scans)}"
         f"{', pseudo-progression' if r['pseudo_progression'] else ''}{', relapse' if r['relapse'] else ''}",
         f"  scans              {scans}",
         f"  progression-free   {r['pfs_days']} days ({'progressed, iRECIST-confirmed' if r['progressed'] else 'censored'})"

@@ -61,13 +61,17 @@ def timecourse(result, path) -> None:
     for name, phen in (("effector", Phenotype.EFFECTOR), ("memory", Phenotype.MEMORY), ("exhausted", Phenotype.EXHAUSTED)):
         ax.plot(ts.day, ts[f"cart_{name}"], color=PHENOTYPE_COLOURS[phen], label=f"lesion {name}")
     ax.set_ylabel("CAR-T cells in lesion (agents)")
-    ax.legend(loc="upper left", fontsize=8)
     ax2 = ax.twinx()
     ax2.semilogy(ts.day, np.maximum(ts.cart_blood, 1), color="#b2182b", ls="--", label="blood")
     if ts.cart_region.max() > 0:
         ax2.semilogy(ts.day, np.maximum(ts.cart_region, 1), color="#8c6d31", ls=":", label="region (cavity, liver, CSF)")
     ax2.set_ylabel("CAR-T cells outside the lesion (cells)", color="#b2182b")
-    ax2.legend(loc="upper right", fontsize=8)
+    # headroom above every curve (a third of each axis) for one legend of both axes
+    ax.set_ylim(0, 1.5 * max(1, ax.get_ylim()[1]))
+    low, high = ax2.get_ylim()
+    ax2.set_ylim(low, high * (high / low) ** 0.5)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax2.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False)
     ax.set_title("CAR-T expansion and persistence")
     ax.set_xlabel("days after infusion")
 
