@@ -41,8 +41,9 @@ class ResourceError(ScenarioError):
 
 
 def run_bytes(width: int, height: int) -> int:
-    """Estimated peak memory of one run on a ``width`` x ``height`` lattice, in bytes."""
-    return BASE_BYTES + BYTES_PER_SITE * width * height
+    """Estimated peak memory of one run on a ``width`` x ``height`` lattice, in bytes: the sites, plus
+    the diffusion's two float32 banded matrices of width x width and height x height (sim.microenv)."""
+    return BASE_BYTES + BYTES_PER_SITE * width * height + 4 * (width * width + height * height)
 
 
 def available_bytes() -> int:

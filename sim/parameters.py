@@ -106,7 +106,7 @@ class Parameters:
     antigen_density_scale: Annotated[float, _P("x", "this patient's antigen density relative to the target's typical density",
                                                low=0, high=10)] = 1.0
     antigen_loss_probability: Annotated[float, _P("per division", "chance a daughter cell loses the antigen heritably",
-                                                  low=0, high=1, source="REFERENCE.md: antigen loss after CAR-T")] = 0.001
+                                                  low=0, high=1, source="modelling assumption, order of magnitude: heritable loss (mutation, splicing, lineage switch) arising during treatment; pre-existing antigen-negative clones are the population's (negative_clone_patients in seeds/targets.toml; REFERENCE.md: CD19-negative relapse)")] = 1e-4
     antigen_daughter_sigma: Annotated[float, _P("ln units", "lognormal noise of daughter antigen density", low=0, high=3)] = 0.1
     trogocytosis_loss: Annotated[float, _P("0..1", "share of antigen a tumour cell loses when it survives an engagement",
                                            low=0, high=1)] = 0.1
