@@ -14,7 +14,7 @@ def test_memory_estimate_matches_the_benchmark():
 def test_lattice_too_large_for_the_machine(monkeypatch):
     monkeypatch.setattr(guard, "available_bytes", lambda: 8 * 2**30)
     guard.check_memory(1000, 1000)
-    with pytest.raises(ResourceError, match="width/height: lattice 4000x4000 needs about 22.5 GiB") as err:
+    with pytest.raises(ResourceError, match="width/height: lattice 4000x4000 needs about 22.6 GiB") as err:
         guard.check_memory(4000, 4000)
     assert "\n" not in str(err.value)
     with pytest.raises(ResourceError, match="runs at once"):
