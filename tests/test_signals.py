@@ -12,8 +12,10 @@ import time
 import psutil
 import pytest
 
-TRIAL = [sys.executable, "-m", "sim.cli", "trial", "gastric-peritoneal-ip", "--patients", "40", "--workers", "2",
+TRIAL = [sys.executable, "-m", "sim.cli", "trial", "gastric-peritoneal-ip", "--patients", "400", "--workers", "2",
          "--set", "width=50", "--set", "height=50", "--json"]
+"""Long enough (about a minute) that the signal, 3 s after the workers start, always meets running patients
+(40 patients could all finish first on an idle machine)."""
 
 
 def start_trial(out):
