@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -14,16 +15,20 @@ HERE = Path(__file__).parent
 
 
 def options(doc: str, patients: int | None = None, seed: int | None = None,
-            replicates: int | None = None, only: list[str] | None = None) -> argparse.Namespace:
+            replicates: int | None = None, only: list[str] | None = None,
+            sweep_seed: bool = False) -> argparse.Namespace:
     """--workers, --runs (raw Parquet runs, resumable), --out (CSV + figure), for trials --patients,
-    --seed (the base seed, to rerun on another seed set), --replicates and --only (a subset of ``only``'s
-    names) where the script has them."""
+    --seed (the base seed, to rerun on another seed set; with ``sweep_seed`` its default is the
+    sweep file's seed), --replicates and --only (a subset of ``only``'s names) where the script has them."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     if patients is not None:
         parser.add_argument("--patients", type=int, default=patients, help="patients screened per trial")
     if seed is not None:
         parser.add_argument("--seed", type=int, default=seed, help=f"base seed (default {seed}); rerun with another "
                                                                   "to check that results hold on unseen seeds")
+    elif sweep_seed:
+        parser.add_argument("--seed", type=int, default=None, help="base seed (default: the sweep file's); rerun "
+                                                                   "with another to check that results hold on unseen seeds")
     if only is not None:
         parser.add_argument("--only", nargs="+", choices=only, default=None, metavar="NAME",
                             help="rerun only these and keep the other rows of the table already written")
@@ -40,9 +45,19 @@ def options(doc: str, patients: int | None = None, seed: int | None = None,
 
 
 def sweep_table(name: str, args: argparse.Namespace) -> pd.DataFrame:
-    """Run (or resume, or just read) the sweep ``experiments/NAME.toml``; return its table."""
+    """Run (or resume, or just read) the sweep ``experiments/NAME.toml``, with ``--seed`` as its base
+    seed when given (raw runs in ``NAME-seedS``); return its table."""
     sweep = load_sweep(HERE / f"{name}.toml")
-    return run_sweep(sweep, args.runs / name, workers=args.workers, resume=True)
+    if seed_suffix(name, args):
+        sweep = dataclasses.replace(sweep, seed=args.seed)
+    return run_sweep(sweep, args.runs / f"{name}{seed_suffix(name, args).replace('_', '-')}", workers=args.workers,
+                     resume=True)
+
+
+def seed_suffix(name: str, args: argparse.Namespace) -> str:
+    """``_seedS`` when ``--seed S`` differs from the sweep file's seed (results then go to ``NAME_seedS``), else ''."""
+    seed = getattr(args, "seed", None)
+    return "" if seed is None or seed == load_sweep(HERE / f"{name}.toml").seed else f"_seed{seed}"
 
 
 def publish(args: argparse.Namespace, name: str, table: pd.DataFrame, fig=None, index: bool = False) -> None:

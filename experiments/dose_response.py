@@ -1,18 +1,19 @@
 """Dose-response: response rate, on-target off-tumour toxicity and CRS against dose, per route.
 
-    python experiments/dose_response.py [--workers K]
+    python experiments/dose_response.py [--seed S] [--workers K]
 
-Writes docs/experiments/dose_response.csv and dose_response.png.
+Writes docs/experiments/dose_response.csv and dose_response.png (``dose_response_seedS`` with
+another base seed than the sweep file's).
 """
 
-from common import options, publish, sweep_table
+from common import options, publish, seed_suffix, sweep_table
 
 from sim.trial import wilson
 
 import matplotlib.pyplot as plt
 
 def main() -> None:
-    args = options(__doc__)
+    args = options(__doc__, sweep_seed=True)
     table = sweep_table("dose_response", args)
     summary = table.groupby("param_dose").agg(
         runs=("responded", "size"), response_rate=("responded", "mean"),
@@ -34,7 +35,7 @@ def main() -> None:
         ax.set_ylabel(label)
     fig.suptitle(f"gastric CLDN18.2 lesion (25% antigen-negative), intravenous, 100x100 "
                  f"({int(summary.runs.iloc[0])} seeds per dose)")
-    publish(args, "dose_response", summary, fig)
+    publish(args, f"dose_response{seed_suffix('dose_response', args)}", summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

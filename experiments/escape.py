@@ -1,16 +1,16 @@
 """Antigen escape: heterogeneity at the start against response, relapse and antigen-negative share at the end.
 
-    python experiments/escape.py [--workers K]
+    python experiments/escape.py [--seed S] [--workers K]
 
 Writes docs/experiments/escape.csv and escape.png.
 """
 
-from common import options, publish, sweep_table
+from common import options, publish, seed_suffix, sweep_table
 
 import matplotlib.pyplot as plt
 
 def main() -> None:
-    args = options(__doc__)
+    args = options(__doc__, sweep_seed=True)
     table = sweep_table("escape", args)
     summary = table.groupby("param_antigen_negative_fraction").agg(
         response_rate=("responded", "mean"), relapse_rate=("relapse", "mean"),
@@ -27,7 +27,7 @@ def main() -> None:
         ax.set_xlabel("antigen-negative tumour cells at the start (%)")
         ax.legend(fontsize=8)
     fig.suptitle("intratumoral CAR-T, gastric lesion: heterogeneity selects antigen-negative relapse")
-    publish(args, "escape", summary, fig)
+    publish(args, f"escape{seed_suffix('escape', args)}", summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

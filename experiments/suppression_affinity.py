@@ -1,17 +1,17 @@
 """Suppression x affinity: response rate and normal cells killed for an EGFR CAR (target on normal epithelium).
 
-    python experiments/suppression_affinity.py [--workers K]
+    python experiments/suppression_affinity.py [--seed S] [--workers K]
 
 Writes docs/experiments/suppression_affinity.csv and suppression_affinity.png.
 """
 
-from common import options, publish, sweep_table
+from common import options, publish, seed_suffix, sweep_table
 
 import matplotlib.pyplot as plt
 from sim.plots import heatmap
 
 def main() -> None:
-    args = options(__doc__)
+    args = options(__doc__, sweep_seed=True)
     table = sweep_table("suppression_affinity", args)
     grouped = table.groupby(["param_suppression", "param_car_affinity"])
     summary = grouped.agg(response_rate=("responded", "mean"),
@@ -24,7 +24,7 @@ def main() -> None:
         grid.columns = [f"K = {v:g}" for v in grid.columns]
         heatmap(ax, grid, title, vmax=max(1e-9, float(grid.to_numpy().max())) if column == "normal_killed" else 1.0)
         ax.set_xlabel("CAR affinity: antigen density at half-maximal killing (lower = higher affinity)")
-    publish(args, "suppression_affinity", summary, fig)
+    publish(args, f"suppression_affinity{seed_suffix('suppression_affinity', args)}", summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

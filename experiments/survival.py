@@ -1,6 +1,6 @@
 """Is it a response that lasts? Kaplan-Meier PFS of a 12-month gastric trial and a randomised IP vs IV trial.
 
-    python experiments/survival.py [--patients 60] [--days 365] [--workers K] [--out docs/experiments]
+    python experiments/survival.py [--patients 60] [--seed S] [--workers K] [--out docs/experiments]
 
 Two virtual trials, each patient followed to confirmed progression or the horizon
 (``stop_at_progression``; the outcomes are those of running on, tests/test_survival.py):
@@ -44,14 +44,16 @@ def rows(name: str, trial) -> list[dict]:
 
 
 def main() -> None:
-    args = options(__doc__, patients=60)
+    args = options(__doc__, patients=60, seed=0)
+    suffix = "" if args.seed == 0 else f"_seed{args.seed}"
     follow = {"days": 365, "stop_at_progression": True}
-    gastric = run_trial(load_scenario("gastric-cldn18-iv", follow), args.patients, seed=0, workers=args.workers)
-    plots.km_curves(gastric, args.out / "survival-gastric.png")
-    two_arm = run_trial(load_scenario("gastric-peritoneal-ip", follow), args.patients, seed=0, workers=args.workers,
-                        control={"route": "intravenous"}, ratio=(1, 1))
-    plots.km_curves(two_arm, args.out / "survival-ip-vs-iv.png")
-    publish(args, "survival", pd.DataFrame(rows("gastric CLDN18.2 IV", gastric) + rows("peritoneal IP vs IV", two_arm)))
+    gastric = run_trial(load_scenario("gastric-cldn18-iv", follow), args.patients, seed=args.seed, workers=args.workers)
+    plots.km_curves(gastric, args.out / f"survival-gastric{suffix}.png")
+    two_arm = run_trial(load_scenario("gastric-peritoneal-ip", follow), args.patients, seed=args.seed,
+                        workers=args.workers, control={"route": "intravenous"}, ratio=(1, 1))
+    plots.km_curves(two_arm, args.out / f"survival-ip-vs-iv{suffix}.png")
+    publish(args, f"survival{suffix}",
+            pd.DataFrame(rows("gastric CLDN18.2 IV", gastric) + rows("peritoneal IP vs IV", two_arm)))
 
 
 if __name__ == "__main__":
