@@ -18,9 +18,15 @@ TRIAL = [sys.executable, "-m", "sim.cli", "trial", "gastric-peritoneal-ip", "--p
 (40 patients could all finish first on an idle machine)."""
 
 
+def as_from_a_terminal():
+    """In the child: Ctrl-C's default disposition. A shell that runs the tests in the background
+    (``pytest &``) passes SIGINT on ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_trial(out):
     proc = subprocess.Popen([*TRIAL, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=as_from_a_terminal)
     deadline = time.time() + 60
     while len(psutil.Process(proc.pid).children(recursive=True)) < 4 and time.time() < deadline:
         time.sleep(0.2)  # resource tracker, forkserver and two workers
