@@ -115,15 +115,22 @@ def model_version() -> str:
     and a Dask worker running other code than the client stops the sweep (computed once per process).
     Modules that cannot change a run's result (the command line, reports, figures, output folders,
     the resource guard, the calibration driver) are left out, so mending them keeps a study resumable."""
-    import hashlib
-
     from sim import tables
 
+    return source_digest(Path(__file__).parent, tables.seeds_dir())
+
+
+def source_digest(package: Path, seeds: Path) -> str:
+    """Hash of the model modules of ``package`` and the tables under ``seeds``, each file named
+    relative to its own folder: the same code gives the same hash wherever the install puts the
+    tables (beside the package in a source checkout, inside it in an installed wheel)."""
+    import hashlib
+
     digest = hashlib.sha256()
-    package = Path(__file__).parent
-    model_files = [p for p in package.glob("*.py") if p.name not in NOT_MODEL]
-    for path in sorted([*model_files, *tables.seeds_dir().rglob("*.toml")]):
-        digest.update(path.name.encode() + path.read_bytes())
+    modules = [p for p in package.glob("*.py") if p.name not in NOT_MODEL]
+    for root, files in ((package, modules), (seeds, list(seeds.rglob("*.toml")))):
+        for name, path in sorted((p.relative_to(root).as_posix(), p) for p in files):
+            digest.update(name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -264,3 +264,25 @@ def test_plausibility_warnings_once_each_on_stderr_and_in_the_manifest(tmp_path,
 
 def test_a_plausible_sweep_warns_nothing(sweep_file):
     assert load_sweep(sweep_file).warnings == []
+
+
+def test_model_version_does_not_depend_on_where_the_tables_are_installed(tmp_path):
+    """A source checkout keeps seeds/ beside sim/, an installed wheel puts them inside (sim/seeds):
+    the same code must give the same version, or a cluster's workers would refuse the client's sweep."""
+    import shutil
+    from pathlib import Path
+
+    import sim.sweep
+    from sim import tables
+    from sim.sweep import model_version, source_digest
+
+    package = Path(sim.sweep.__file__).parent
+    beside, inside = tmp_path / "checkout", tmp_path / "wheel"
+    for root in (beside, inside):
+        shutil.copytree(package, root / "sim", ignore=shutil.ignore_patterns("__pycache__", "seeds"))
+    shutil.copytree(tables.seeds_dir(), beside / "seeds")
+    shutil.copytree(tables.seeds_dir(), inside / "sim" / "seeds")
+    assert source_digest(beside / "sim", beside / "seeds") == source_digest(inside / "sim", inside / "sim" / "seeds")
+    assert source_digest(beside / "sim", beside / "seeds") == model_version()
+    (inside / "sim" / "seeds" / "targets.toml").write_text(tables.seeds_dir().joinpath("targets.toml").read_text() + "\n# x\n")
+    assert source_digest(inside / "sim", inside / "sim" / "seeds") != model_version()
