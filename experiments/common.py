@@ -46,12 +46,12 @@ def options(doc: str, patients: int | None = None, seed: int | None = None,
 
 def sweep_table(name: str, args: argparse.Namespace) -> pd.DataFrame:
     """Run (or resume, or just read) the sweep ``experiments/NAME.toml``, with ``--seed`` as its base
-    seed when given (raw runs in ``NAME-seedS``); return its table."""
+    seed when given (raw runs in ``NAME_seedS``); return its table."""
     sweep = load_sweep(HERE / f"{name}.toml")
-    if seed_suffix(name, args):
+    suffix = seed_suffix(name, args)
+    if suffix:
         sweep = dataclasses.replace(sweep, seed=args.seed)
-    return run_sweep(sweep, args.runs / f"{name}{seed_suffix(name, args).replace('_', '-')}", workers=args.workers,
-                     resume=True)
+    return run_sweep(sweep, args.runs / f"{name}{suffix}", workers=args.workers, resume=True)
 
 
 def seed_suffix(name: str, args: argparse.Namespace) -> str:
