@@ -12,13 +12,14 @@ optional debulking and a one-day settling of the fields. Order within a step:
    vessels, regional cells enter at the route's entry sites, where suppressive
    myeloid cells turn some away;
 3. CAR-T cells, in random order: die, engage/hit/kill/divide, or move (``sim.tcells``);
-4. tissue: bystander killing in inflamed tissue, rim growth, antigen recovery,
-   repair of hits, debris clearance (``sim.tissue``);
-5. every ``field_update_h`` hours (exact over that interval; kills in between
-   deposit inflammation at once): spontaneous tumour loss and remodelling of
-   killed sites (``sim.tissue``); fields and slow states: secretion, diffusion,
-   decay, PD-L1, myeloid cells, edema, chemotactic direction, inhibition
-   (``sim.microenv``);
+4. tissue: antigen recovery and repair of hits, the two tissue rules that answer
+   each hour's engagements (``sim.tissue``);
+5. every ``field_update_h`` hours, each rule over the whole interval (kills in
+   between deposit inflammation at once): bystander killing in inflamed tissue, rim
+   growth, spontaneous tumour loss, debris clearance and remodelling of killed sites
+   (``sim.tissue``; rates per day, so a division or death is a few per cent per
+   interval); fields and slow states: secretion, diffusion, decay, PD-L1, myeloid
+   cells, edema, chemotactic direction, inhibition (``sim.microenv``);
 6. systemic cytokine from the share of burden killed (``sim.toxicity``); at each whole day the
    DataCollector records the state, and on scan days (``sim.schedule``) the lesion is imaged.
 
@@ -162,15 +163,16 @@ class CARTModel(Model):
         killed_before = self.tissue.tumor_killed
         self.agents.shuffle_do("step")
         tissue = self.tissue
-        tissue.bystander_death(self.fields.inflammation, dt)
-        tissue.grow(dt)
         tissue.recover_antigen(dt)
         tissue.repair_hits(dt)
-        tissue.clear_debris(dt)
-        if self.steps % s.field_update_h == 0:  # slow rules, exact over the interval
-            tissue.spontaneous_death(s.field_update_h)
-            tissue.remodel(s.field_update_h)
-            self.fields.update(self.tissue, s.field_update_h)
+        if self.steps % s.field_update_h == 0:  # slow rules, each over the whole interval
+            interval = s.field_update_h
+            tissue.bystander_death(self.fields.inflammation, interval)
+            tissue.grow(interval)
+            tissue.spontaneous_death(interval)
+            tissue.clear_debris(interval)
+            tissue.remodel(interval)
+            self.fields.update(self.tissue, interval)
 
         killed = self.tissue.tumor_killed - killed_before
         self.kills_today += killed

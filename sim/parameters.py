@@ -147,7 +147,7 @@ class Parameters:
                                              low=0.01, high=1000)] = 1.0
     stroma_scale: Annotated[float, _P("x", "this patient's stroma density relative to the site's (capped at 1)",
                                       low=0, high=10)] = 1.0
-    field_update_h: Annotated[int, _P("h", "hours between field updates (each update is exact for its interval)",
+    field_update_h: Annotated[int, _P("h", "hours between updates of the fields and the slow tissue rules",
                                       low=1, high=24)] = 3
     stroma_block: Annotated[float, _P("0..1", "chance a T-cell move into fully dense stroma fails", low=0, high=1,
                                       source="REFERENCE.md: motility slower in dense stroma")] = 0.8
