@@ -34,12 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from mesa import DataCollector, Model
-from mesa.discrete_space import OrthogonalMooreGrid
 from tqdm import tqdm
 
 from sim import imaging, schedule, survival, tables
 from sim.delivery import Delivery
 from sim.imaging import Scan
+from sim.lattice import LatticeGrid
 from sim.microenv import SITE_UM, Fields, circulating_myeloid
 from sim.guard import check_memory
 from sim.scenario import CARTScenario, ScenarioError, coerce
@@ -78,7 +78,7 @@ class CARTModel(Model):
         super().__init__(scenario=scenario)
         s = scenario
         self.dt_h = 1.0
-        self.grid = OrthogonalMooreGrid((s.width, s.height), torus=False, capacity=1, random=self.random)
+        self.grid = LatticeGrid((s.width, s.height), torus=False, capacity=1, random=self.random)
         self.tissue = Tissue(self.grid, s, self.rng)
         self.tissue.debulk(s.debulking_fraction)
         self.fields = Fields(self.grid, s)

@@ -16,9 +16,7 @@ from mesa.discrete_space import CellAgent
 
 from sim import tables
 from sim.phenotype import Phenotype
-from sim.tissue import MOORE
-
-_OFFSETS = [tuple(int(v) for v in d) for d in MOORE]
+from sim.tissue import MOORE_OFFSETS
 
 
 class CARTCell(CellAgent):
@@ -137,7 +135,7 @@ class CARTCell(CellAgent):
             d = int(uphill[cell.coordinate]) if rand() < bias else -1
             if d < 0:
                 d = int(rand() * 8)
-            target = cell.connections.get(_OFFSETS[d])
+            target = cell.connections.get(MOORE_OFFSETS[d])
             if target is None or (target is not start and not target.is_empty):
                 continue
             if target.coordinate in blocked and rand() < blocked[target.coordinate]:

@@ -34,8 +34,11 @@ POSITIVE_FOUNDER, NEGATIVE_FOUNDER, ACQUIRED_LOSS = 1, 2, 3
 NEGATIVE_BELOW = 0.1
 """Antigen set point below which a tumour cell counts as antigen-negative (IHC 0)."""
 
-MOORE = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
-"""Offsets (dx, dy) of the 8 Moore neighbours, the order used by every neighbour table."""
+MOORE_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+"""Offsets (dx, dy) of the 8 Moore neighbours, the order used by every neighbour table (Mesa's
+``OrthogonalMooreGrid`` order: the keys of a cell's ``connections``)."""
+MOORE = np.array(MOORE_OFFSETS)
+"""The same offsets as an (8, 2) array."""
 
 
 def sites(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -194,3 +194,21 @@ def test_mesa_batch_run_with_numpy_ranges():
     rows = batch_run(CARTModel, {"width": np.arange(40, 42), "height": 40, "days": 1}, rng=[np.int64(3)],
                      max_steps=30, number_processes=1, display_progress=False)
     assert sorted({r["width"] for r in rows}) == [40, 41]
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (1, 4), (3, 3)])
+def test_lattice_grid_links_cells_as_mesa_does(shape):
+    """LatticeGrid's one-pass linking gives every cell Mesa's connections: same keys, order, cells."""
+    import random
+
+    from mesa.discrete_space import OrthogonalMooreGrid
+
+    from sim.lattice import LatticeGrid
+
+    ours = LatticeGrid(shape, capacity=1, random=random.Random(0))
+    mesa_grid = OrthogonalMooreGrid(shape, capacity=1, random=random.Random(0))
+    for xy, cell in mesa_grid._cells.items():
+        mine = ours._cells[xy].connections
+        assert list(mine) == list(cell.connections)
+        assert [c.coordinate for c in mine.values()] == [c.coordinate for c in cell.connections.values()]
+    assert {c.coordinate for c in ours[(0, 0)].neighborhood} == {c.coordinate for c in mesa_grid[(0, 0)].neighborhood}
