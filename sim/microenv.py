@@ -56,8 +56,10 @@ a single kill's brief burst does not (and the reading does not depend on ``field
 _BLAS = ThreadpoolController()
 """Limits BLAS to one thread during diffusion (threadpoolctl: scikit-learn's tool for it)."""
 
-_ANGLE_TO_MOORE = np.array([6, 7, 4, 2, 1, 0, 3, 5], dtype=np.int8)
-"""Moore index of the neighbour in octant k of the gradient angle (k*45 deg from +x)."""
+_STEP_TO_MOORE = np.array([0, 1, 2, 3, -1, 4, 5, 6, 7], dtype=np.int8)
+"""Moore index (``sim.tissue.MOORE_OFFSETS``) of the step (sx, sy) in {-1, 0, 1}^2, at 3 (sx + 1) + sy + 1."""
+_TAN_22_5 = np.float32(np.sqrt(2) - 1)
+"""A gradient points along an axis when its other component is at most this share of it (octant edge)."""
 
 
 def relax(state: np.ndarray, level: np.ndarray, rise_h: float, fall_half_life_h: float, dt_h: float) -> None:
@@ -112,6 +114,8 @@ class Fields:
         self._blurs: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self._blurred = np.zeros(grid.dimensions, np.float32)
         """Diffusion's matrices per interval and its buffer between the two axes (kept between updates)."""
+        self._gx, self._gy = np.zeros(grid.dimensions, np.float32), np.zeros(grid.dimensions, np.float32)
+        """The chemokine gradient along x and y (buffers of :meth:`_point_uphill`)."""
 
     def settle(self, tissue) -> None:
         """Start the slow states at their pre-treatment level: myeloid cells recruited by stroma."""
@@ -185,9 +189,24 @@ class Fields:
         return self._blurs[dt_h]
 
     def _point_uphill(self) -> None:
-        gx, gy = np.gradient(self.chemokine)
-        octant = np.rint(np.arctan2(gy, gx) / (np.pi / 4)).astype(np.int8) & 7  # modulo 8 (-4 -> 4), cheaper than %
-        self.uphill[:] = np.where(np.hypot(gx, gy) > 1e-4, _ANGLE_TO_MOORE.take(octant), -1)
+        """The Moore neighbour nearest in angle to the chemokine gradient (central differences,
+        one-sided at the edge, as ``np.gradient``), or -1 where the gradient is below 1e-4 per site.
+
+        A component counts when it exceeds tan(22.5 deg) times the other: the step (sx, sy) is
+        the octant of the gradient's angle, found without computing the angle."""
+        c, gx, gy = self.chemokine, self._gx, self._gy
+        np.subtract(c[2:], c[:-2], out=gx[1:-1])
+        gx[1:-1] *= np.float32(0.5)
+        np.subtract(c[1], c[0], out=gx[0])
+        np.subtract(c[-1], c[-2], out=gx[-1])
+        np.subtract(c[:, 2:], c[:, :-2], out=gy[:, 1:-1])
+        gy[:, 1:-1] *= np.float32(0.5)
+        np.subtract(c[:, 1], c[:, 0], out=gy[:, 0])
+        np.subtract(c[:, -1], c[:, -2], out=gy[:, -1])
+        ax, ay = np.abs(gx), np.abs(gy)
+        step = (4 + 3 * (np.sign(gx) * (ax > _TAN_22_5 * ay)).astype(np.int8)
+                + (np.sign(gy) * (ay > _TAN_22_5 * ax)).astype(np.int8))
+        self.uphill[:] = np.where(gx * gx + gy * gy > np.float32(1e-8), _STEP_TO_MOORE.take(step), -1)
 
     def release_inflammation(self, x: int, y: int, amount: float = 1.0) -> None:
         """Cytokine burst where a CAR-T cell kills (drives PD-L1, myeloid recruitment, edema, chemokine)."""

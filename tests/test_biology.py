@@ -261,3 +261,20 @@ def test_swelling_needs_dense_killing():
         fields.inflammation[:, -5:] = 20 * s.edema_half_saturation
         fields.update(model.tissue, 3)
     assert fields.edema[:, 2].max() < s.edema_threshold < fields.edema[:, -3].min()
+
+
+@pytest.mark.parametrize("angle_deg", [0, 30, 45, 80, 100, 135, 170, 200, 225, 260, 290, 315, 340])
+def test_cart_cells_climb_towards_the_neighbour_nearest_the_gradient(angle_deg):
+    """The chemotactic direction is the Moore neighbour whose angle is nearest the chemokine gradient's."""
+    from sim.tissue import MOORE
+
+    model = CARTModel(width=40, height=40, days=1, seed=1)
+    x, y = np.indices((40, 40))
+    theta = np.radians(angle_deg)
+    model.fields.chemokine[:] = (0.01 * (x * np.cos(theta) + y * np.sin(theta))).astype(np.float32)
+    model.fields._point_uphill()
+    expected = int(np.argmin([abs((np.degrees(np.arctan2(dy, dx)) - angle_deg + 180) % 360 - 180) for dx, dy in MOORE]))
+    assert (model.fields.uphill[1:-1, 1:-1] == expected).all()
+    model.fields.chemokine[:] = 0.5  # flat: no direction
+    model.fields._point_uphill()
+    assert (model.fields.uphill == -1).all()
