@@ -4,8 +4,9 @@
 loading, text-layout caches, the mathtext parser) only after simulating: a good
 second of the default run. :class:`FigureWorker` starts a helper process
 (``python -m sim.figure_worker``) before the simulation; it imports matplotlib and
-draws a throw-away figure of the same kind while the main process simulates, then
-waits. When the run is done the main process sends a :class:`RunView` (the time
+draws a throw-away run into a :class:`sim.plots.TimecourseFigure` while the main
+process simulates, then waits (drawing the real run into that figure again costs
+about two thirds of drawing a new one). When the run is done the main process sends a :class:`RunView` (the time
 series, scans, summary, scenario values and the final lattice: everything the
 figures read, without the Mesa model) through a pipe, and the helper draws
 ``timecourse.png`` and ``lattice.png`` into the staging folder while the main
@@ -76,9 +77,10 @@ def draw(view: RunView, folder: Path) -> None:
     plots.lattice(view, Path(folder) / "lattice.png")
 
 
-def draw_forked(view: RunView, folder: Path) -> None:
+def draw_forked(view: RunView, folder: Path, timecourse=None) -> None:
     """As :func:`draw`, with ``lattice.png`` drawn by a child forked from this process
-    (matplotlib already loaded there) while this process draws ``timecourse.png``.
+    (matplotlib already loaded there) while this process draws ``timecourse.png``, into
+    ``timecourse`` (a :class:`sim.plots.TimecourseFigure` drawn before) if given.
 
     An error in either figure is raised here; if the child cannot report (it died),
     the lattice is drawn here after all.
@@ -101,7 +103,10 @@ def draw_forked(view: RunView, folder: Path) -> None:
     os.close(write)
     with os.fdopen(read, "rb") as pipe:
         try:
-            plots.timecourse(view, folder / "timecourse.png")
+            if timecourse is None:
+                plots.timecourse(view, folder / "timecourse.png")
+            else:
+                timecourse.draw(view, folder / "timecourse.png")
         finally:
             try:
                 reply = pickle.load(pipe)
@@ -178,10 +183,11 @@ class FigureWorker:
             self.process = None
 
 
-def _warm_up() -> None:
+def _warm_up():
     """Draw a throw-away time course in memory: imports, fonts, text caches and the mathtext parser
     get ready (the lattice figure costs little more the first time than later). Its time series
-    has the columns the figure reads, so the helper does not load the model (and Mesa)."""
+    has the columns the figure reads, so the helper does not load the model (and Mesa).
+    Returns the :class:`sim.plots.TimecourseFigure` it drew, to draw the real run into."""
     import io
 
     import numpy as np
@@ -201,19 +207,21 @@ def _warm_up() -> None:
     scenario = SimpleNamespace(target="CLDN18.2", site="stomach", route="intravenous", dose=2.5e8, seed=42, days=84)
     from sim import plots
 
-    plots.timecourse(RunView(ts, scans, summary, scenario, SimpleNamespace(), {}), io.BytesIO())
+    figure = plots.TimecourseFigure()
+    figure.draw(RunView(ts, scans, summary, scenario, SimpleNamespace(), {}), io.BytesIO())
+    return figure
 
 
 def main() -> None:
     """The helper: get ready, then draw the one run it is sent and reply ``"ok"`` or the exception."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group; the parent decides
-    _warm_up()
+    timecourse = _warm_up()
     try:
         view, folder = pickle.load(sys.stdin.buffer)
     except EOFError:  # the run was refused or stopped: nothing to draw
         return
     try:
-        draw_forked(view, folder)
+        draw_forked(view, folder, timecourse)
         reply: Any = "ok"
     except Exception as err:  # noqa: BLE001 - handed to the parent, which reports it
         reply = err

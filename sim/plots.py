@@ -30,59 +30,107 @@ def timecourse(result, path) -> None:
 
     ``result``: a :class:`sim.model.Result` or a :class:`sim.figure_worker.RunView`
     (``timeseries``, ``scans``, ``summary``, ``scenario``)."""
-    ts, scans, s = result.timeseries, result.scans, result.scenario
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
-    fig.subplots_adjust(left=0.065, right=0.935, bottom=0.07, top=0.91, wspace=0.32, hspace=0.2)  # fixed: fast
-    ax = axes[0, 0]
-    ax.plot(ts.day, ts.apparent_mm, color="#6a3d9a", label="apparent (imaging)")
-    ax.plot(ts.day, ts.viable_mm, color="#e6550d", label="viable tumour")
-    for _, scan in scans.iterrows():
-        ax.axvline(scan.day, color="0.85", lw=0.8, zorder=0)
-        if scan.call:
-            ax.annotate(scan.irecist if scan.irecist.endswith("UPD") else scan.call, (scan.day, scan.apparent_mm),
-                        xytext=(0, 8), textcoords="offset points", ha="center", fontsize=9, weight="bold",
-                        bbox=dict(boxstyle="round,pad=0.2", fc=CALL_COLOURS[scan.call], ec="none"))
-    ax.scatter(scans.day, scans.apparent_mm, color="#6a3d9a", zorder=3, s=18)
-    ax.set_ylabel("longest diameter (mm)")
-    ax.set_title(f"lesion (best response {result.summary['best_response']}, "
-                 f"{_pct(result.summary['best_pct_change'])})")
-    ax.legend(loc="best", fontsize=8)
+    figure = TimecourseFigure()
+    try:
+        figure.draw(result, path)
+    finally:
+        figure.close()
 
-    ax = axes[0, 1]
-    ax.plot(ts.day, 100 * ts.antigen_negative_fraction, color=NEGATIVE_COLOUR)
-    ax.set_ylabel("antigen-negative tumour cells (%)")
-    ax.set_ylim(0, 100)
-    ax2 = ax.twinx()
-    ax2.plot(ts.day, ts.tumor_cells, color="#e6550d", ls="--", lw=1)
-    ax2.set_ylabel("viable tumour cells on lattice", color="#e6550d")
-    ax.set_title("antigen escape")
 
-    ax = axes[1, 0]
-    for name, phen in (("effector", Phenotype.EFFECTOR), ("memory", Phenotype.MEMORY), ("exhausted", Phenotype.EXHAUSTED)):
-        ax.plot(ts.day, ts[f"cart_{name}"], color=PHENOTYPE_COLOURS[phen], label=f"lesion {name}")
-    ax.set_ylabel("CAR-T cells in lesion (agents)")
-    ax2 = ax.twinx()
-    ax2.semilogy(ts.day, np.maximum(ts.cart_blood, 1), color="#b2182b", ls="--", label="blood")
-    if ts.cart_region.max() > 0:
-        ax2.semilogy(ts.day, np.maximum(ts.cart_region, 1), color="#8c6d31", ls=":", label="region (cavity, liver, CSF)")
-    ax2.set_ylabel("CAR-T cells outside the lesion (cells)", color="#b2182b")
-    # headroom above every curve (a third of each axis) for one legend of both axes
-    ax.set_ylim(0, 1.5 * max(1, ax.get_ylim()[1]))
-    low, high = ax2.get_ylim()
-    ax2.set_ylim(low, high * (high / low) ** 0.5)
-    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax2.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False)
-    ax.set_title("CAR-T expansion and persistence")
-    ax.set_xlabel("days after infusion")
+class TimecourseFigure:
+    """The time-course figure of :func:`timecourse`, built once and drawn for one run after another.
 
-    ax = axes[1, 1]
-    ax.plot(ts.day, ts.cytokine, color="#d95f0e")
-    ax.set_ylabel("systemic cytokine index (CRS proxy)")
-    ax.set_title(f"toxicity: CRS grade {result.summary['crs_grade']}, "
-                 f"normal cells killed {100 * result.summary['normal_cells_killed_fraction']:.1f}%")
-    ax.set_xlabel("days after infusion")
-    fig.suptitle(f"{s.target} / {s.site} / {s.route}, dose {s.dose:.2g} cells, seed {s.seed}")
-    save(fig, path, layout=False)
+    Drawing a figure that has been drawn before costs about half as much as a new one
+    (its axes, ticks and text caches exist): the figure helper of ``cartsim run``
+    (:mod:`sim.figure_worker`) draws a throw-away run into one while the simulation runs,
+    then the real run. Each :meth:`draw` gives the same image as a new figure would.
+    """
+
+    PHENOTYPES = (("effector", Phenotype.EFFECTOR), ("memory", Phenotype.MEMORY), ("exhausted", Phenotype.EXHAUSTED))
+
+    def __init__(self):
+        fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+        fig.subplots_adjust(left=0.065, right=0.935, bottom=0.07, top=0.91, wspace=0.32, hspace=0.2)  # fixed: fast
+        self.fig, self.scan_marks = fig, []
+        self.size, self.escape, self.cart, self.cytokine = axes.flat
+        self.apparent = self.size.plot([], [], color="#6a3d9a", label="apparent (imaging)")[0]
+        self.viable = self.size.plot([], [], color="#e6550d", label="viable tumour")[0]
+        self.scanned = self.size.plot([], [], "o", color="#6a3d9a", ms=4.2, zorder=3)[0]
+        self.size.set_ylabel("longest diameter (mm)")
+        self.size.legend(loc="best", fontsize=8)
+
+        self.negative = self.escape.plot([], [], color=NEGATIVE_COLOUR)[0]
+        self.escape.set_ylabel("antigen-negative tumour cells (%)")
+        self.escape.set_ylim(0, 100)
+        self.cells_axis = self.escape.twinx()
+        self.cells = self.cells_axis.plot([], [], color="#e6550d", ls="--", lw=1)[0]
+        self.cells_axis.set_ylabel("viable tumour cells on lattice", color="#e6550d")
+        self.escape.set_title("antigen escape")
+
+        self.lesion = {name: self.cart.plot([], [], color=PHENOTYPE_COLOURS[phen], label=f"lesion {name}")[0]
+                       for name, phen in self.PHENOTYPES}
+        self.cart.set_ylabel("CAR-T cells in lesion (agents)")
+        self.outside = self.cart.twinx()
+        self.outside.set_yscale("log")
+        self.blood = self.outside.plot([], [], color="#b2182b", ls="--", label="blood")[0]
+        self.region = self.outside.plot([], [], color="#8c6d31", ls=":", label="region (cavity, liver, CSF)")[0]
+        self.outside.set_ylabel("CAR-T cells outside the lesion (cells)", color="#b2182b")
+        self.cart.set_title("CAR-T expansion and persistence")
+        self.cart.set_xlabel("days after infusion")
+
+        self.level = self.cytokine.plot([], [], color="#d95f0e")[0]
+        self.cytokine.set_ylabel("systemic cytokine index (CRS proxy)")
+        self.cytokine.set_xlabel("days after infusion")
+
+    def draw(self, result, path) -> None:
+        """Draw ``result`` (as :func:`timecourse` takes it) and write the figure to ``path``."""
+        ts, scans, s, summary = result.timeseries, result.scans, result.scenario, result.summary
+        days = ts.day.to_numpy()
+        for mark in self.scan_marks:
+            mark.remove()
+        self.scan_marks = []
+        self.apparent.set_data(days, ts.apparent_mm)
+        self.viable.set_data(days, ts.viable_mm)
+        self.scanned.set_data(scans.day, scans.apparent_mm)
+        for _, scan in scans.iterrows():
+            self.scan_marks.append(self.size.axvline(scan.day, color="0.85", lw=0.8, zorder=0))
+            if scan.call:
+                self.scan_marks.append(self.size.annotate(
+                    scan.irecist if scan.irecist.endswith("UPD") else scan.call, (scan.day, scan.apparent_mm),
+                    xytext=(0, 8), textcoords="offset points", ha="center", fontsize=9, weight="bold",
+                    bbox=dict(boxstyle="round,pad=0.2", fc=CALL_COLOURS[scan.call], ec="none")))
+        self.size.set_title(f"lesion (best response {summary['best_response']}, {_pct(summary['best_pct_change'])})")
+
+        self.negative.set_data(days, 100 * ts.antigen_negative_fraction)
+        self.cells.set_data(days, ts.tumor_cells)
+
+        for name, _ in self.PHENOTYPES:
+            self.lesion[name].set_data(days, ts[f"cart_{name}"])
+        self.blood.set_data(days, np.maximum(ts.cart_blood, 1))
+        self.region.set_data(days, np.maximum(ts.cart_region, 1))
+        self.region.set_visible(bool(ts.cart_region.max() > 0))
+
+        self.level.set_data(days, ts.cytokine)
+        self.cytokine.set_title(f"toxicity: CRS grade {summary['crs_grade']}, "
+                                f"normal cells killed {100 * summary['normal_cells_killed_fraction']:.1f}%")
+        self.fig.suptitle(f"{s.target} / {s.site} / {s.route}, dose {s.dose:.2g} cells, seed {s.seed}")
+
+        for ax in (self.size, self.escape, self.cells_axis, self.cart, self.outside, self.cytokine):
+            ax.set_autoscalex_on(True)
+            ax.set_autoscaley_on(ax is not self.escape)  # the share of antigen-negative cells stays 0-100%
+            ax.relim(visible_only=True)
+            ax.autoscale_view()
+        # headroom above every curve (a third of each axis) for one legend of both axes
+        self.cart.set_ylim(0, 1.5 * max(1, self.cart.get_ylim()[1]))
+        low, high = self.outside.get_ylim()
+        self.outside.set_ylim(low, high * (high / low) ** 0.5)
+        handles = [*self.lesion.values(), self.blood] + ([self.region] if self.region.get_visible() else [])
+        self.outside.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False)
+        self.fig.savefig(path, dpi=SAVE_DPI)
+
+    def close(self) -> None:
+        """Free the figure."""
+        plt.close(self.fig)
 
 
 def lattice_rgb(model) -> np.ndarray:
@@ -196,7 +244,11 @@ def _recist_lines(ax) -> None:
     ax.axhline(-30, color=CALL_COLOURS["CR"], ls="--", lw=1)
 
 
-def save(fig, path, dpi: int = 110, layout: bool = True) -> None:
+SAVE_DPI = 110
+"""Resolution of every figure cartsim writes (dots per inch)."""
+
+
+def save(fig, path, dpi: int = SAVE_DPI, layout: bool = True) -> None:
     """Lay out (``tight_layout``, unless ``layout=False`` for a figure with fixed margins, which
     saves a draw), write and close a figure (every figure cartsim writes goes through here)."""
     if layout:

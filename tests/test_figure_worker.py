@@ -72,3 +72,26 @@ def test_the_helper_gets_ready_without_loading_the_model():
             "print(sorted(m for m in ('mesa', 'sim.model', 'sim.tcells') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_reused_time_course_figure_draws_what_a_new_one_draws(tmp_path):
+    """The helper draws the run into the figure its warm-up drew: limits, scan marks, titles and legend
+    follow the new run (a few antialiased pixels may differ, not a panel's scale or a mark)."""
+    import numpy as np
+    from PIL import Image
+
+    from sim import plots
+    from sim.figure_worker import _warm_up
+
+    figure = _warm_up()
+    runs = [RunView.of(run(width=40, height=40, days=d, seed=seed, **kw))
+            for d, seed, kw in ((30, 1, {}), (60, 2, {"route": "intraperitoneal", "site": "peritoneum"}))]
+    try:
+        for i, view in enumerate(runs):
+            figure.draw(view, tmp_path / f"reused{i}.png")
+            plots.timecourse(view, tmp_path / f"fresh{i}.png")
+            reused, fresh = (np.asarray(Image.open(tmp_path / f"{kind}{i}.png")) for kind in ("reused", "fresh"))
+            assert reused.shape == fresh.shape
+            assert np.count_nonzero((reused != fresh).any(axis=-1)) <= 50
+    finally:
+        figure.close()
