@@ -19,8 +19,11 @@ def small(**choices):
 
 def test_lattice_image_north_up_with_cart_cells_in_their_colour():
     model = small()
-    model.run_to_day(3)
     arm = next(iter(model.arms.values()))
+    day = 3
+    while not len(arm.agents) and day < 14:  # the first CAR-T cells enter the lesion within days
+        model.run_to_day(day)
+        day += 1
     image = np.asarray(Image.open(io.BytesIO(lattice_png(arm))))
     assert image.shape == (50 * PIXELS_PER_SITE, 60 * PIXELS_PER_SITE, 3)
     agent = next(iter(arm.agents))
