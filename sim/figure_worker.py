@@ -32,7 +32,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim import plots
 
 LATTICE_LAYERS = ("tumor", "normal", "antigen", "antigen_setpoint", "debris", "stroma", "vessel")
 """Tissue layers the lattice figure reads (``sim.plots.lattice_rgb``)."""
@@ -77,7 +80,7 @@ def draw(view: RunView, folder: Path) -> None:
     plots.lattice(view, Path(folder) / "lattice.png")
 
 
-def draw_forked(view: RunView, folder: Path, timecourse=None) -> None:
+def draw_forked(view: RunView, folder: Path, timecourse: plots.TimecourseFigure | None = None) -> None:
     """As :func:`draw`, with ``lattice.png`` drawn by a child forked from this process
     (matplotlib already loaded there) while this process draws ``timecourse.png``, into
     ``timecourse`` (a :class:`sim.plots.TimecourseFigure` drawn before) if given.
@@ -183,7 +186,7 @@ class FigureWorker:
             self.process = None
 
 
-def _warm_up():
+def _warm_up() -> plots.TimecourseFigure:
     """Draw a throw-away time course in memory: imports, fonts, text caches and the mathtext parser
     get ready (the lattice figure costs little more the first time than later). Its time series
     has the columns the figure reads, so the helper does not load the model (and Mesa).

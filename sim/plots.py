@@ -40,7 +40,7 @@ def timecourse(result, path) -> None:
 class TimecourseFigure:
     """The time-course figure of :func:`timecourse`, built once and drawn for one run after another.
 
-    Drawing a figure that has been drawn before costs about half as much as a new one
+    Drawing a figure that has been drawn before costs about two thirds of a new one
     (its axes, ticks and text caches exist): the figure helper of ``cartsim run``
     (:mod:`sim.figure_worker`) draws a throw-away run into one while the simulation runs,
     then the real run. Each :meth:`draw` gives the same image as a new figure would.
