@@ -318,6 +318,8 @@ def _table(traits: list[dict], rows: dict[int, dict]) -> tuple[pd.DataFrame, dic
     records = [{**t, **rows[t["patient"]]} for t in traits]
     table = pd.DataFrame(records) if records else pd.DataFrame(columns=["patient", "eligible"])
     table["eligible"] = table["eligible"].astype(bool)
+    for column in MEASURED_COLUMNS & set(table):  # NaN, not None, where a patient had no follow-up scan
+        table[column] = pd.to_numeric(table[column])
     courses = {int(r.patient): pd.DataFrame({"day": r.course_days, "pct": r.course_pct, "call": r.course_calls})
                for r in table.itertuples() if r.eligible}
     return table.drop(columns=[c for c in ("course_days", "course_pct", "course_calls") if c in table]), courses
@@ -345,6 +347,8 @@ def screening_summary(table: pd.DataFrame) -> dict:
             "screen_failure_rate": round(1 - n / len(table), 4) if len(table) else 0.0}
 
 
+MEASURED_COLUMNS = {"best_pct_change", "response_day", "dor_days"}
+"""Per-patient numbers that are missing (NaN) for some patients: no follow-up scan, no response."""
 OUTCOME_COLUMNS = ["best_response", "normal_cells_killed_fraction", "crs_grade", "pseudo_progression", "relapse",
                    "pfs_days", "progressed", "response_day", "dor_days"]
 """Per-patient outcome columns the trial summary reads."""

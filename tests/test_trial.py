@@ -127,10 +127,19 @@ def test_trial_with_nobody_enrolled_gives_a_valid_summary(tmp_path):
     assert json.loads((out / "summary.json").read_text())["n_enrolled"] == 0
 
 
-def test_trial_ending_before_the_first_scan_counts_not_evaluable():
+def test_trial_ending_before_the_first_scan_counts_not_evaluable(tmp_path):
+    """Every patient enrolled and none scanned again: NE for all, and the figures and table are written
+    (the waterfall once failed on a best-change column of None only)."""
+    from sim.cli import main
+
     trial = run_trial(load_scenario("ball-cd19-iv", {**SMALL, "days": 7}), 3, seed=1, workers=1, progress=False)
     s = trial.summary
-    assert s["n_enrolled"] > 0 and s["ne"] == s["n_enrolled"] and s["pd"] == 0
+    assert s["n_enrolled"] == s["n_screened"] and s["ne"] == s["n_enrolled"] and s["pd"] == 0
+    out = tmp_path / "t"
+    assert main(["trial", "ball-cd19-iv", "--patients", "2", "--seed", "1", "--set", "days=7",
+                 "--set", "width=50", "--set", "height=50", "--out", str(out), "--json"]) == 0
+    assert json.loads((out / "summary.json").read_text())["ne"] == 2
+    assert (out / "waterfall.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("patients, seed, fragment", [("3", 0, "--patients '3'"), (3, -1, "--seed -1"),
