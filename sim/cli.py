@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,8 @@ from sim import outdir
 from sim.errors import ScenarioError
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+"""Status when the reader of the output went away: what a shell reports for a program ended by SIGPIPE."""
 
 
 class BadInput(Exception):
@@ -167,6 +170,9 @@ def _command(argv: list[str] | None) -> int:
     except KeyboardInterrupt as err:
         print(f"cartsim: {_stopped(err)}; nothing was written", file=sys.stderr)
         return _interrupted_status(err)
+    except BrokenPipeError:  # the reader went away (`cartsim scenarios | head`): nothing to report to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the flush at exit is quiet too
+        return EXIT_BROKEN_PIPE
     except OSError as err:  # the disk filled up or a folder vanished while writing: one line, not a traceback
         where = f" ({err.filename})" if err.filename else ""
         print(f"cartsim: cannot write the outputs: {err.strerror or err}{where}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The `cartsim` command line: outputs, JSON summary keys, bad input -> exit 2 and nothing written."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -112,3 +113,15 @@ def test_any_set_is_refused_in_one_line_or_runs(tmp_path, capsys, monkeypatch, n
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and err and err[-1].startswith("cartsim: ") and "Traceback" not in "\n".join(err)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly():
+    """`cartsim scenarios --parameters | head`: no error line when the pipe closes, SIGPIPE's status."""
+    import signal
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    p = subprocess.run([sys.executable, "-m", "sim.cli", "scenarios", "--parameters"], stdout=write,
+                       stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    assert p.returncode == 128 + signal.SIGPIPE and p.stderr == "", p.stderr
