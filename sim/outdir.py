@@ -92,12 +92,20 @@ def staging(out: Path) -> Iterator[tuple[Path, list[Path]]]:
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(out.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())  # the permissions of a folder made with mkdir (mkdtemp's are owner-only)
     final: list[Path] = []
     try:
         yield tmp, final
         final.append(_rename_free(tmp, out))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    """The process's file-mode creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _rename_free(tmp: Path, out: Path) -> Path:

@@ -138,3 +138,16 @@ def test_two_concurrent_trials_into_one_folder(tmp_path):
     assert first.returncode == 0 and '"n_screened": 2' in stdout
     assert (out / "summary.json").exists() and not (out / outdir.LOCK_NAME).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trial"]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_a_result_folder_has_the_permissions_of_a_made_folder(tmp_path, mask):
+    """Staging is a private temporary folder; the result it becomes is made as mkdir makes folders (umask)."""
+    old = os.umask(mask)
+    try:
+        with outdir.staging(tmp_path / "run") as (tmp, final):
+            (tmp / "summary.json").write_text("{}")
+        (tmp_path / "made").mkdir()
+    finally:
+        os.umask(old)
+    assert final[0].stat().st_mode & 0o777 == (tmp_path / "made").stat().st_mode & 0o777 == 0o777 & ~mask
