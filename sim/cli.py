@@ -450,7 +450,7 @@ def _viz(args) -> int:
     print(f"cartsim viz: serving on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host, "--port", str(args.port),
                "--production", "--no-open", "--log-level", "warning"]
-    server = subprocess.Popen(command)
+    server = subprocess.Popen(command, preexec_fn=_ends_with(os.getpid()) if sys.platform == "linux" else None)
     try:
         return server.wait()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the server too
@@ -461,6 +461,19 @@ def _viz(args) -> int:
             server.kill()
             server.wait()
         return 0
+
+
+def _ends_with(parent: int):
+    """For the app's server process, run before it starts: Linux sends it SIGTERM when ``parent``
+    (``cartsim viz``) ends, even by SIGKILL, which cartsim cannot answer itself (prctl
+    PR_SET_PDEATHSIG); if the parent is already gone, the server does not start."""
+    def arrange() -> None:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(0)
+    return arrange
 
 
 def _write(result, out: Path, figures) -> Path:
