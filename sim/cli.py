@@ -453,14 +453,14 @@ def _viz(args) -> int:
     server = subprocess.Popen(command, preexec_fn=_ends_with(os.getpid()) if sys.platform == "linux" else None)
     try:
         return server.wait()
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the server too
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: stop the server too
         server.terminate()
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        return 0
+        return _interrupted_status(stop)
 
 
 def _ends_with(parent: int):
