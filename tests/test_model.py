@@ -174,10 +174,10 @@ def test_coarser_field_updates_keep_outcomes_in_distribution():
     hourly, every3 = stats(1), stats(3)
     assert every3["final_tumor_cells"] == pytest.approx(hourly["final_tumor_cells"], rel=0.15)
     assert every3["cart_lesion_peak"] == pytest.approx(hourly["cart_lesion_peak"], rel=0.2)
-    # Measured: 3-hourly updates read about 11 points less shrinkage at day 28 (16 seeds): the IFN-gamma
-    # response (PD-L1, edema) is concave in inflammation, and 3 hours of diffusion spread each burst wider
-    # before it is read. A known bias of the fast path, stated in docs/calibration.md; a larger one fails.
-    assert abs(every3["best_pct_change"] - hourly["best_pct_change"]) < 15
+    # The slow tissue rules run on the fields' cadence too. With 3-hourly fields and hourly tissue rules
+    # (session 6) the fast path read about 11 points less shrinkage at day 28; since, 100x100 lattices read
+    # the same within 1-2 points on two 16-seed sets (docs/calibration.md). A larger gap than before fails.
+    assert abs(every3["best_pct_change"] - hourly["best_pct_change"]) < 10
 
 
 def test_clear_errors_for_wrong_argument_types():
