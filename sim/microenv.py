@@ -114,8 +114,6 @@ class Fields:
         self._blurs: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self._blurred = np.zeros(grid.dimensions, np.float32)
         """Diffusion's matrices per interval and its buffer between the two axes (kept between updates)."""
-        self._gx, self._gy = np.zeros(grid.dimensions, np.float32), np.zeros(grid.dimensions, np.float32)
-        """The chemokine gradient along x and y (buffers of :meth:`_point_uphill`)."""
 
     def settle(self, tissue) -> None:
         """Start the slow states at their pre-treatment level: myeloid cells recruited by stroma."""
@@ -189,20 +187,12 @@ class Fields:
         return self._blurs[dt_h]
 
     def _point_uphill(self) -> None:
-        """The Moore neighbour nearest in angle to the chemokine gradient (central differences,
-        one-sided at the edge, as ``np.gradient``), or -1 where the gradient is below 1e-4 per site.
+        """The Moore neighbour nearest in angle to the chemokine gradient (``np.gradient``), or -1
+        where the gradient is below 1e-4 per site.
 
         A component counts when it exceeds tan(22.5 deg) times the other: the step (sx, sy) is
         the octant of the gradient's angle, found without computing the angle."""
-        c, gx, gy = self.chemokine, self._gx, self._gy
-        np.subtract(c[2:], c[:-2], out=gx[1:-1])
-        gx[1:-1] *= np.float32(0.5)
-        np.subtract(c[1], c[0], out=gx[0])
-        np.subtract(c[-1], c[-2], out=gx[-1])
-        np.subtract(c[:, 2:], c[:, :-2], out=gy[:, 1:-1])
-        gy[:, 1:-1] *= np.float32(0.5)
-        np.subtract(c[:, 1], c[:, 0], out=gy[:, 0])
-        np.subtract(c[:, -1], c[:, -2], out=gy[:, -1])
+        gx, gy = np.gradient(self.chemokine)
         ax, ay = np.abs(gx), np.abs(gy)
         step = (4 + 3 * (np.sign(gx) * (ax > _TAN_22_5 * ay)).astype(np.int8)
                 + (np.sign(gy) * (ay > _TAN_22_5 * ax)).astype(np.int8))

@@ -250,7 +250,8 @@ SAVE_DPI = 110
 
 def save(fig, path, dpi: int = SAVE_DPI, layout: bool = True) -> None:
     """Lay out (``tight_layout``, unless ``layout=False`` for a figure with fixed margins, which
-    saves a draw), write and close a figure (every figure cartsim writes goes through here)."""
+    saves a draw), write and close a figure (every figure cartsim writes goes through here, except
+    the reusable :class:`TimecourseFigure`, which writes at the same ``SAVE_DPI`` and stays open)."""
     if layout:
         fig.tight_layout()
     fig.savefig(path, dpi=dpi)
