@@ -8,7 +8,7 @@ named presets' trials and replaces their rows in the table already written for t
 (after a change that concerns only them, e.g. a product's data).
 """
 
-from common import options, publish
+from common import options, publish, seeded
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -16,13 +16,15 @@ import pandas as pd
 from sim import load_scenario
 from sim.trial import run_trial
 
+DEFAULT_SEED = 2026
+"""Trial seed of the published table (docs/experiments/clinical_table.csv); others go to clinical_table_seedS."""
 PRESETS = ["ball-cd19-iv", "myeloma-bcma-iv", "egfr-iv", "gastric-cldn18-iv", "hcc-gpc3-hai", "crc-gucy2c-iv",
            "neuroblastoma-gd2-iv", "mesothelioma-msln-ipl"]
 
 
 def main() -> None:
-    args = options(__doc__, patients=110, seed=2026, only=PRESETS)
-    name = "clinical_table" if args.seed == 2026 else f"clinical_table_seed{args.seed}"
+    args = options(__doc__, patients=110, seed=DEFAULT_SEED, only=PRESETS)
+    name = seeded("clinical_table", args, DEFAULT_SEED)
     rows = []
     for preset in args.only or PRESETS:
         s = run_trial(load_scenario(preset), args.patients, seed=args.seed, workers=args.workers).summary

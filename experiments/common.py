@@ -48,16 +48,19 @@ def sweep_table(name: str, args: argparse.Namespace) -> pd.DataFrame:
     """Run (or resume, or just read) the sweep ``experiments/NAME.toml``, with ``--seed`` as its base
     seed when given (raw runs in ``NAME_seedS``); return its table."""
     sweep = load_sweep(HERE / f"{name}.toml")
-    suffix = seed_suffix(name, args)
-    if suffix:
+    folder = seeded(name, args, sweep.seed)
+    if folder != name:
         sweep = dataclasses.replace(sweep, seed=args.seed)
-    return run_sweep(sweep, args.runs / f"{name}{suffix}", workers=args.workers, resume=True)
+    return run_sweep(sweep, args.runs / folder, workers=args.workers, resume=True)
 
 
-def seed_suffix(name: str, args: argparse.Namespace) -> str:
-    """``_seedS`` when ``--seed S`` differs from the sweep file's seed (results then go to ``NAME_seedS``), else ''."""
+def seeded(name: str, args: argparse.Namespace, default_seed: int | None = None) -> str:
+    """``NAME_seedS`` when ``--seed S`` differs from the experiment's own seed (``default_seed``; for a
+    sweep, its file's), else ``NAME``: the outputs of another seed set go beside the first."""
+    if default_seed is None:
+        default_seed = load_sweep(HERE / f"{name}.toml").seed
     seed = getattr(args, "seed", None)
-    return "" if seed is None or seed == load_sweep(HERE / f"{name}.toml").seed else f"_seed{seed}"
+    return name if seed is None or seed == default_seed else f"{name}_seed{seed}"
 
 
 def publish(args: argparse.Namespace, name: str, table: pd.DataFrame, fig=None, index: bool = False) -> None:

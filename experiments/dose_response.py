@@ -6,7 +6,7 @@ Writes docs/experiments/dose_response.csv and dose_response.png (``dose_response
 another base seed than the sweep file's).
 """
 
-from common import options, publish, seed_suffix, sweep_table
+from common import options, publish, seeded, sweep_table
 
 from sim.trial import wilson
 
@@ -35,7 +35,7 @@ def main() -> None:
         ax.set_ylabel(label)
     fig.suptitle(f"gastric CLDN18.2 lesion (25% antigen-negative), intravenous, 100x100 "
                  f"({int(summary.runs.iloc[0])} seeds per dose)")
-    publish(args, f"dose_response{seed_suffix('dose_response', args)}", summary, fig)
+    publish(args, seeded("dose_response", args), summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

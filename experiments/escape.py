@@ -5,7 +5,7 @@
 Writes docs/experiments/escape.csv and escape.png.
 """
 
-from common import options, publish, seed_suffix, sweep_table
+from common import options, publish, seeded, sweep_table
 
 import matplotlib.pyplot as plt
 
@@ -27,7 +27,7 @@ def main() -> None:
         ax.set_xlabel("antigen-negative tumour cells at the start (%)")
         ax.legend(fontsize=8)
     fig.suptitle("intratumoral CAR-T, gastric lesion: heterogeneity selects antigen-negative relapse")
-    publish(args, f"escape{seed_suffix('escape', args)}", summary, fig)
+    publish(args, seeded("escape", args), summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

@@ -5,7 +5,7 @@
 Writes docs/experiments/route_target.csv and route_target.png.
 """
 
-from common import options, publish, seed_suffix, sweep_table
+from common import options, publish, seeded, sweep_table
 
 import matplotlib.pyplot as plt
 from sim.plots import heatmap
@@ -22,7 +22,7 @@ def main() -> None:
     image = heatmap(ax, rates, f"response rate (CR+PR by day 56, {table.replicate.nunique()} seeds per cell)")
     fig.colorbar(image, ax=ax, format=lambda v, _: f"{v:.0%}")
     ax.set_xlabel("route")
-    publish(args, f"route_target{seed_suffix('route_target', args)}", rates, fig, index=True)
+    publish(args, seeded("route_target", args), rates, fig, index=True)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

@@ -5,7 +5,7 @@
 Writes docs/experiments/suppression_affinity.csv and suppression_affinity.png.
 """
 
-from common import options, publish, seed_suffix, sweep_table
+from common import options, publish, seeded, sweep_table
 
 import matplotlib.pyplot as plt
 from sim.plots import heatmap
@@ -24,7 +24,7 @@ def main() -> None:
         grid.columns = [f"K = {v:g}" for v in grid.columns]
         heatmap(ax, grid, title, vmax=max(1e-9, float(grid.to_numpy().max())) if column == "normal_killed" else 1.0)
         ax.set_xlabel("CAR affinity: antigen density at half-maximal killing (lower = higher affinity)")
-    publish(args, f"suppression_affinity{seed_suffix('suppression_affinity', args)}", summary, fig)
+    publish(args, seeded("suppression_affinity", args), summary, fig)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file

@@ -19,7 +19,7 @@ and ``survival-ip-vs-iv.png``.
 from __future__ import annotations
 
 import pandas as pd
-from common import options, publish
+from common import options, publish, seeded
 
 from sim import load_scenario, plots
 from sim.survival import MONTH_DAYS
@@ -45,14 +45,13 @@ def rows(name: str, trial) -> list[dict]:
 
 def main() -> None:
     args = options(__doc__, patients=60, seed=0)
-    suffix = "" if args.seed == 0 else f"_seed{args.seed}"
     follow = {"days": 365, "stop_at_progression": True}
     gastric = run_trial(load_scenario("gastric-cldn18-iv", follow), args.patients, seed=args.seed, workers=args.workers)
-    plots.km_curves(gastric, args.out / f"survival-gastric{suffix}.png")
+    plots.km_curves(gastric, args.out / f"{seeded('survival-gastric', args, 0)}.png")
     two_arm = run_trial(load_scenario("gastric-peritoneal-ip", follow), args.patients, seed=args.seed,
                         workers=args.workers, control={"route": "intravenous"}, ratio=(1, 1))
-    plots.km_curves(two_arm, args.out / f"survival-ip-vs-iv{suffix}.png")
-    publish(args, f"survival{suffix}",
+    plots.km_curves(two_arm, args.out / f"{seeded('survival-ip-vs-iv', args, 0)}.png")
+    publish(args, seeded("survival", args, 0),
             pd.DataFrame(rows("gastric CLDN18.2 IV", gastric) + rows("peritoneal IP vs IV", two_arm)))
 
 
