@@ -37,21 +37,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sim import plots
 
-LATTICE_LAYERS = ("tumor", "normal", "antigen", "antigen_setpoint", "debris", "stroma", "vessel")
+LATTICE_LAYERS = ("tumor", "normal", "antigen", "antigen_negative", "debris", "stroma", "vessel")
 """Tissue layers the lattice figure reads (``sim.plots.lattice_rgb``)."""
 
 
 @dataclass
 class RunView:
-    """What a run's figures read, picklable without the Mesa model.
+    """What a run's figures read, picklable and readable without the Mesa model or pandas.
 
+    ``timeseries`` and ``scans`` map each column of the run's tables to a numpy array (the
+    helper draws without importing pandas, a quarter of a second of its start-up);
     ``scenario`` and ``tissue`` are namespaces with the attributes ``sim.plots`` reads
     (``scenario.target``, ``tissue.tumor``, ...); ``cart`` maps a phenotype (int) to the
     (n, 2) lattice coordinates of the CAR-T cells in that state at the end.
     """
 
-    timeseries: Any
-    scans: Any
+    timeseries: dict[str, Any]
+    scans: dict[str, Any]
     summary: dict
     scenario: SimpleNamespace
     tissue: SimpleNamespace
@@ -66,10 +68,16 @@ class RunView:
         cart: dict[int, list] = {}
         for agent in model.agents:
             cart.setdefault(int(agent.phenotype), []).append(agent.cell.coordinate)
-        return cls(result.timeseries, result.scans, result.summary, SimpleNamespace(**result.scenario.params()),
+        return cls(_columns(result.timeseries), _columns(result.scans), result.summary,
+                   SimpleNamespace(**result.scenario.params()),
                    SimpleNamespace(**{name: getattr(model.tissue, name) for name in LATTICE_LAYERS},
                                    shape=model.tissue.shape),
                    {phen: np.array(xy).reshape(-1, 2) for phen, xy in cart.items()})
+
+
+def _columns(table) -> dict[str, Any]:
+    """Each column of a pandas DataFrame as a numpy array."""
+    return {name: table[name].to_numpy() for name in table.columns}
 
 
 def draw(view: RunView, folder: Path) -> None:
@@ -194,18 +202,18 @@ def _warm_up() -> plots.TimecourseFigure:
     import io
 
     import numpy as np
-    import pandas as pd
 
     from sim.phenotype import Phenotype
 
     days = np.arange(85)
     rising = np.linspace(1.0, 1e4, days.size)
-    ts = pd.DataFrame({name: rising for name in ("apparent_mm", "viable_mm", "antigen_negative_fraction", "tumor_cells",
-                                                  "cytokine", *(f"cart_{p.name.lower()}" for p in Phenotype))})
-    ts = ts.assign(day=days, cart_blood=np.geomspace(1, 1e11, days.size), cart_region=np.geomspace(1, 1e11, days.size))
+    ts = {name: rising for name in ("apparent_mm", "viable_mm", "antigen_negative_fraction", "tumor_cells",
+                                    "cytokine", *(f"cart_{p.name.lower()}" for p in Phenotype))}
+    ts.update(day=days, cart_blood=np.geomspace(1, 1e11, days.size), cart_region=np.geomspace(1, 1e11, days.size))
     # (log-axis labels 10^0 ... 10^11 are laid out with mathtext: parsed once here)
-    scans = pd.DataFrame({"day": [0, 28, 56, 84], "apparent_mm": [30.0, 20.0, 35.0, 40.0],
-                          "call": ["", "PR", "PD", "PD"], "irecist": ["", "iPR", "iUPD", "iCPD"]})
+    scans = {"day": np.array([0, 28, 56, 84]), "apparent_mm": np.array([30.0, 20.0, 35.0, 40.0]),
+             "call": np.array(["", "PR", "PD", "PD"], dtype=object),
+             "irecist": np.array(["", "iPR", "iUPD", "iCPD"], dtype=object)}
     summary = {"best_response": "PR", "best_pct_change": -30.0, "crs_grade": 1, "normal_cells_killed_fraction": 0.0}
     scenario = SimpleNamespace(target="CLDN18.2", site="stomach", route="intravenous", dose=2.5e8, seed=42, days=84)
     from sim import plots

@@ -10,9 +10,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from sim import survival  # noqa: E402
 from sim.phenotype import Phenotype  # noqa: E402
-from sim.tissue import NEGATIVE_BELOW  # noqa: E402
 
 CALL_COLOURS = {"CR": "#1a9850", "PR": "#91cf60", "SD": "#fee08b", "PD": "#d73027", "NE": "#bdbdbd"}
 PHENOTYPE_COLOURS = {Phenotype.EFFECTOR: "#00c853", Phenotype.MEMORY: "#2962ff", Phenotype.EXHAUSTED: "#212121"}
@@ -28,8 +26,8 @@ DEBRIS_COLOUR = (0.45, 0.45, 0.45)
 def timecourse(result, path) -> None:
     """Four panels: lesion size with RECIST calls, antigen-negative share, CAR-T, cytokine.
 
-    ``result``: a :class:`sim.model.Result` or a :class:`sim.figure_worker.RunView`
-    (``timeseries``, ``scans``, ``summary``, ``scenario``)."""
+    ``result``: a :class:`sim.figure_worker.RunView` (``timeseries`` and ``scans`` as
+    columns of numpy arrays, ``summary``, ``scenario``)."""
     figure = TimecourseFigure()
     try:
         figure.draw(result, path)
@@ -85,32 +83,32 @@ class TimecourseFigure:
     def draw(self, result, path) -> None:
         """Draw ``result`` (as :func:`timecourse` takes it) and write the figure to ``path``."""
         ts, scans, s, summary = result.timeseries, result.scans, result.scenario, result.summary
-        days = ts.day.to_numpy()
+        days = ts["day"]
         for mark in self.scan_marks:
             mark.remove()
         self.scan_marks = []
-        self.apparent.set_data(days, ts.apparent_mm)
-        self.viable.set_data(days, ts.viable_mm)
-        self.scanned.set_data(scans.day, scans.apparent_mm)
-        for _, scan in scans.iterrows():
-            self.scan_marks.append(self.size.axvline(scan.day, color="0.85", lw=0.8, zorder=0))
-            if scan.call:
+        self.apparent.set_data(days, ts["apparent_mm"])
+        self.viable.set_data(days, ts["viable_mm"])
+        self.scanned.set_data(scans["day"], scans["apparent_mm"])
+        for day, mm, call, irecist in zip(scans["day"], scans["apparent_mm"], scans["call"], scans["irecist"]):
+            self.scan_marks.append(self.size.axvline(day, color="0.85", lw=0.8, zorder=0))
+            if call:
                 self.scan_marks.append(self.size.annotate(
-                    scan.irecist if scan.irecist.endswith("UPD") else scan.call, (scan.day, scan.apparent_mm),
+                    irecist if irecist.endswith("UPD") else call, (day, mm),
                     xytext=(0, 8), textcoords="offset points", ha="center", fontsize=9, weight="bold",
-                    bbox=dict(boxstyle="round,pad=0.2", fc=CALL_COLOURS[scan.call], ec="none")))
+                    bbox=dict(boxstyle="round,pad=0.2", fc=CALL_COLOURS[call], ec="none")))
         self.size.set_title(f"lesion (best response {summary['best_response']}, {_pct(summary['best_pct_change'])})")
 
-        self.negative.set_data(days, 100 * ts.antigen_negative_fraction)
-        self.cells.set_data(days, ts.tumor_cells)
+        self.negative.set_data(days, 100 * ts["antigen_negative_fraction"])
+        self.cells.set_data(days, ts["tumor_cells"])
 
         for name, _ in self.PHENOTYPES:
             self.lesion[name].set_data(days, ts[f"cart_{name}"])
-        self.blood.set_data(days, np.maximum(ts.cart_blood, 1))
-        self.region.set_data(days, np.maximum(ts.cart_region, 1))
-        self.region.set_visible(bool(ts.cart_region.max() > 0))
+        self.blood.set_data(days, np.maximum(ts["cart_blood"], 1))
+        self.region.set_data(days, np.maximum(ts["cart_region"], 1))
+        self.region.set_visible(bool(ts["cart_region"].max() > 0))
 
-        self.level.set_data(days, ts.cytokine)
+        self.level.set_data(days, ts["cytokine"])
         self.cytokine.set_title(f"toxicity: CRS grade {summary['crs_grade']}, "
                                 f"normal cells killed {100 * summary['normal_cells_killed_fraction']:.1f}%")
         self.fig.suptitle(f"{s.target} / {s.site} / {s.route}, dose {s.dose:.2g} cells, seed {s.seed}")
@@ -140,9 +138,10 @@ def lattice_rgb(model) -> np.ndarray:
     rgb = rgb * (1 - t.stroma[..., None] * 0.6) + STROMA_COLOUR * t.stroma[..., None] * 0.6
     rgb[t.normal] = NORMAL_COLOUR
     rgb[t.debris > 0.3] = DEBRIS_COLOUR
-    positive = t.tumor & (t.antigen_setpoint >= NEGATIVE_BELOW)
+    negative = t.antigen_negative
+    positive = t.tumor & ~negative
     rgb[positive] = ANTIGEN_CMAP(np.clip(t.antigen[positive], 0, 1.2) / 1.2)[:, :3]
-    rgb[t.tumor & ~positive] = NEGATIVE_COLOUR
+    rgb[negative] = NEGATIVE_COLOUR
     rgb[t.vessel] = VESSEL_COLOUR
     return np.transpose(rgb, (1, 0, 2))
 
@@ -281,6 +280,8 @@ def km_curves(trial, path) -> None:
     """Kaplan-Meier progression-free survival (lifelines), one curve per arm, number at risk below."""
     from lifelines.plotting import add_at_risk_counts  # slow import (see sim.survival)
 
+    from sim import survival
+
     arms = trial.arms or {"experimental": trial}
     fig, ax = plt.subplots(figsize=(8, 5.5))
     fitters, drawn = [], []
@@ -310,6 +311,8 @@ def km_curves(trial, path) -> None:
 
 def _km_title(trial) -> str:
     """Median PFS per arm (months) and, for two arms, the hazard ratio and log-rank p."""
+    from sim import survival
+
     def median(s):
         m = s["pfs_median_days"]
         return "not reached" if m is None else f"{m / survival.MONTH_DAYS:.1f} mo"

@@ -321,6 +321,11 @@ class Tissue:
         """Viable tumour cells on the lattice."""
         return int(np.count_nonzero(self.tumor))
 
+    @property
+    def antigen_negative(self) -> np.ndarray:
+        """Mask of the viable tumour cells whose set point is below IHC 1+ (``NEGATIVE_BELOW``)."""
+        return self.tumor & (self.antigen_setpoint < NEGATIVE_BELOW)
+
     def antigen_positive_cells(self) -> int:
         """Viable tumour cells whose set point is at least IHC 1+ (``NEGATIVE_BELOW``)."""
         return int(np.count_nonzero(self.tumor & (self.antigen_setpoint >= NEGATIVE_BELOW)))
@@ -328,4 +333,4 @@ class Tissue:
     def antigen_negative_fraction(self) -> float:
         """Share of viable tumour cells whose set point is below IHC 1+ (0 when none left)."""
         n = self.tumor_cells()
-        return float(np.count_nonzero(self.tumor & (self.antigen_setpoint < NEGATIVE_BELOW)) / n) if n else 0.0
+        return float(np.count_nonzero(self.antigen_negative) / n) if n else 0.0

@@ -66,10 +66,11 @@ def test_no_helper_is_left_after_bad_input_or_a_run(tmp_path, capsys, monkeypatc
 
 
 def test_the_helper_gets_ready_without_loading_the_model():
-    """Its warm-up draws the time course from columns of its own (none missing) and leaves Mesa unloaded:
-    the helper's imports compete with the simulation for a core."""
+    """Its warm-up draws the time course from columns of its own (none missing) and leaves Mesa, pandas
+    and SciPy unloaded: the helper must be ready before a short run ends (its imports compete with the
+    simulation for a core), and these three are most of what it would otherwise import."""
     code = ("import sys\nfrom sim import figure_worker\nfigure_worker._warm_up()\n"
-            "print(sorted(m for m in ('mesa', 'sim.model', 'sim.tcells') if m in sys.modules))")
+            "print(sorted(m for m in ('mesa', 'pandas', 'scipy', 'sim.model', 'sim.tcells') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
