@@ -433,21 +433,32 @@ def _short(url: str) -> str:
     return url if len(url) <= 80 else f"{url[:30]}...{url[-45:]}"
 
 
-def requeue_stale(study, storage) -> int:
-    """Mark failed the trials left RUNNING by a dead process on this machine, and queue again (same
-    parameters) every failed trial whose parameters are not finished, queued or running; the count queued.
+def requeue_stale(study, storage, own_database: bool) -> int:
+    """Mark failed the trials left RUNNING by a dead process, and queue again (same parameters)
+    every failed trial whose parameters are not finished, queued or running; the count queued.
 
-    ``storage`` is the study's Optuna storage (its public trial-state API). A trial running on
-    another machine is failed by Optuna's heartbeat check after ``GRACE_S``.
+    A RUNNING trial is stale when its process (``host`` and ``pid`` attributes) on this machine is
+    gone, or when it has no owner yet (a process killed between creating the trial and claiming it)
+    and either the study lives in the output folder (``own_database``: the folder's lock keeps
+    every other process out) or it started more than ``GRACE_S`` ago. ``storage`` is the study's
+    Optuna storage (its public trial-state API). A trial running on another machine is failed by
+    Optuna's heartbeat check after ``GRACE_S``.
     """
+    from datetime import datetime
+
     from optuna.trial import TrialState
 
     host = socket.gethostname()
     study_id = storage.get_study_id_from_name(study.study_name)
+
+    def stale(t) -> bool:
+        if "host" not in t.user_attrs:
+            return own_database or (datetime.now() - t.datetime_start).total_seconds() > GRACE_S
+        return t.user_attrs["host"] == host and not outdir.alive(int(t.user_attrs.get("pid", 0)))
+
     trials = study.get_trials(deepcopy=False)
     for t in trials:
-        if (t.state == TrialState.RUNNING and t.user_attrs.get("host") == host
-                and not outdir.alive(int(t.user_attrs.get("pid", 0)))):
+        if t.state == TrialState.RUNNING and stale(t):
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
     trials = study.get_trials(deepcopy=False)
@@ -740,7 +751,7 @@ def run_calibration(cal: Calibration, out: str | Path, *, n_trials: int, storage
         _atomic(out / MANIFEST, lambda tmp: tmp.write_text(json.dumps({"calibration": str(cal.path), "study": cal.name,
                                                                         "storage": url}, indent=1) + "\n"))
         _atomic(out / "calibration.toml", lambda tmp: tmp.write_bytes(cal.path.read_bytes()))
-        queued = requeue_stale(study, study_storage(url))
+        queued = requeue_stale(study, study_storage(url), own_database=storage is None)
         if queued and report is not None:
             report(f"queued again {queued} candidate(s) whose process stopped before finishing")
         with executor(backend, workers, scheduler) as pool:

@@ -1,6 +1,7 @@
 """`cartsim calibrate`: the study finds a known optimum of a cheap model, resumes after SIGKILL,
 writes scenario files the other commands accept, and refuses bad calibration files (one line, exit 2)."""
 
+import datetime
 import json
 import os
 import signal
@@ -117,6 +118,28 @@ def test_dask_backend_evaluates_the_same_candidates(tmp_path):
     dask = run_calibration(cal, tmp_path / "dask", n_trials=3, backend="dask", workers=1, runner=cheap_patient)
     assert (tmp_path / "dask" / "validation.csv").read_text() == (tmp_path / "local" / "validation.csv").read_text()
     assert dask["best_params"] == local["best_params"] and dask["best_loss"] == local["best_loss"]
+
+
+def test_a_candidate_killed_before_it_claimed_its_trial_is_not_left_running(tmp_path):
+    """The kill can land between Optuna creating a trial and the candidate recording its host and pid:
+    in the folder's own study (locked) that trial is stale at once; in a shared database it is stale
+    only once it is older than the heartbeat grace (another machine may have just created it)."""
+    from sim.calibration import GRACE_S, requeue_stale
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="cal", storage=storage)
+    ghost = study.ask()  # RUNNING, no owner attributes
+    requeue_stale(study, storage, own_database=False)
+    assert study.trials[ghost.number].state == optuna.trial.TrialState.RUNNING
+    requeue_stale(study, storage, own_database=True)
+    assert study.trials[ghost.number].state == optuna.trial.TrialState.FAIL
+    late = study.ask()
+    old = study.trials[late.number].datetime_start.timestamp() - GRACE_S - 1
+    with storage.engine.begin() as db:  # backdate its start past the grace period
+        db.exec_driver_sql("UPDATE trials SET datetime_start = ? WHERE trial_id = ?",
+                           (datetime.datetime.fromtimestamp(old).isoformat(sep=" "), late._trial_id))
+    requeue_stale(study, storage, own_database=False)
+    assert study.trials[late.number].state == optuna.trial.TrialState.FAIL
 
 
 def test_resume_after_sigkill_keeps_finished_trials_and_reaches_n(tmp_path):
