@@ -286,3 +286,16 @@ def test_model_version_does_not_depend_on_where_the_tables_are_installed(tmp_pat
     assert source_digest(beside / "sim", beside / "seeds") == model_version()
     (inside / "sim" / "seeds" / "targets.toml").write_text(tables.seeds_dir().joinpath("targets.toml").read_text() + "\n# x\n")
     assert source_digest(inside / "sim", inside / "sim" / "seeds") != model_version()
+
+
+def test_a_large_design_shows_progress_while_its_points_are_checked(tmp_path, capsys, monkeypatch):
+    """Validating 100,000 points takes most of a minute: a bar shows it (small designs stay quiet)."""
+    import sim.sweep
+
+    path = tmp_path / "grid.toml"
+    path.write_text('base = "gastric-cldn18-iv"\n[set]\nwidth = 40\nheight = 40\ndays = 3\n[grid]\ndose = [1e8, 2e8, 3e8]\n')
+    load_sweep(path)
+    assert "checking" not in capsys.readouterr().err
+    monkeypatch.setattr(sim.sweep, "CHECK_BAR_POINTS", 3)
+    assert load_sweep(path).n_runs == 3
+    assert "grid: checking" in capsys.readouterr().err
