@@ -386,7 +386,9 @@ def _median(median: float | None, ci: list[float | None]) -> str:
 
 
 def _arm_lines(s: dict) -> list[str]:
-    """Readable outcome lines of one arm's summary."""
+    """Readable outcome lines of one arm's summary (one line when no patient was treated)."""
+    if not s["n_enrolled"]:
+        return ["  no patient treated: ORR, PFS and the other outcomes are not evaluable"]
     rates = ", ".join(f"{100 * s[k]:.0f}% at {when}" for k, when in (("pfs_rate_6m", "6 months"),
                                                                       ("pfs_rate_12m", "12 months")) if s[k] is not None)
     dor = _median(s["dor_median_days"], s["dor_median_ci95"]) if s["cr"] + s["pr"] else "no responses"

@@ -113,7 +113,7 @@ def test_bad_trial_input_exit_2_nothing_written(tmp_path, args):
     assert not out.exists()
 
 
-def test_trial_with_nobody_enrolled_gives_a_valid_summary(tmp_path):
+def test_trial_with_nobody_enrolled_gives_a_valid_summary(tmp_path, capsys):
     from sim.cli import main
 
     scenario = load_scenario("gastric-cldn18-iv", {**SMALL, "days": 7, "antigen_density_scale": 0.0})
@@ -125,6 +125,12 @@ def test_trial_with_nobody_enrolled_gives_a_valid_summary(tmp_path):
                  "--set", "width=50", "--set", "height=50", "--set", "antigen_negative_fraction=1",
                  "--out", str(out), "--json"]) == 0
     assert json.loads((out / "summary.json").read_text())["n_enrolled"] == 0
+    capsys.readouterr()
+    assert main(["trial", "gastric-cldn18-iv", "--patients", "1", "--seed", "0", "--set", "days=7",
+                 "--set", "width=50", "--set", "height=50", "--set", "antigen_negative_fraction=1",
+                 "--out", str(tmp_path / "readable")]) == 0
+    said = capsys.readouterr().out
+    assert "0 enrolled" in said and "not evaluable" in said and "ORR 0.0%" not in said  # no rate of nobody
 
 
 def test_trial_ending_before_the_first_scan_counts_not_evaluable(tmp_path):
