@@ -114,7 +114,7 @@ class Parameters:
                                                   low=0, high=24)] = 0.2
     debris_clearance_per_day: Annotated[float, _P("1/day", "clearance rate of dead-cell debris (what a scan reads as lesion)", low=0, high=24)] = 0.25
     repair_half_life_days: Annotated[float, _P("days", "half-life of the granulation/scar tissue that fills killed or resected tumour sites (not free for regrowth while above one half)",
-                                               low=0.01, high=1000, source="modelling assumption: wound repair over weeks")] = 21.0
+                                               low=0.01, high=1000, source="wound remodelling lasts from about day 21 to a year (Gonzalez et al., An Bras Dermatol 2016); the value is a modelling assumption")] = 60.0
 
     # --- microenvironment --------------------------------------------------------
     suppression: Annotated[float, _P("0..1", "maximal fractional loss of CAR-T killing and proliferation in fully suppressive tissue",

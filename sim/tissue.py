@@ -13,7 +13,7 @@ layer              dtype    meaning
 ``lineage``        int8     tumour lineage: 1 positive founder, 2 negative founder, 3 acquired loss
 ``debris``         float32  dead-cell debris (1 = a freshly killed cell), cleared over days
 ``damage``         float32  lethal hits a living cell has received from CAR-T cells, repaired over hours
-``repair``         float32  granulation/scar tissue filling a killed or resected site (1 = fresh), remodelled over weeks
+``repair``         float32  granulation/scar tissue filling a killed or resected site (1 = fresh), remodelled over months
 ``stroma``         float32  extracellular-matrix density 0..1 (capsule, septa)
 ``vessel``         bool     a vessel: entry point for blood-borne cells, holds no tissue cell
 =================  =======  ===========================================================
@@ -144,7 +144,7 @@ class Tissue:
         The resection plane has a random orientation; tumour cells beyond it go (no
         debris) and so does the lesion's stroma there, the suppressive tissue the seed
         says surgery improves. The cavity fills with granulation tissue (``repair``),
-        so it is not free for regrowth for weeks. Controlled by ``debulking_fraction``.
+        so it is not free for regrowth for weeks to months. Controlled by ``debulking_fraction``.
         Returns the number of cells removed.
         """
         xs, ys = np.nonzero(self.tumor)

@@ -156,16 +156,21 @@ def test_untreated_lesion_doubles_its_volume_in_months():
 
 
 def test_killed_and_resected_sites_are_not_free_for_weeks():
+    """The cavity's granulation/scar tissue blocks regrowth until it has remodelled below one half:
+    one ``repair_half_life_days`` (two months by default)."""
     model = CARTModel(CARTScenario(**SMALL, dose=0.0, debulking_fraction=0.5))
     tissue = model.tissue
+    half_life_h = 24 * model.scenario.repair_half_life_days
     cavity = (tissue.repair > 0.5)
     assert cavity.sum() > 0.3 * np.pi * tissue.radius ** 2
     assert not (tissue.free() & cavity).any()
     assert tissue.stroma[cavity].max() == 0, "the resected part of the lesion takes its stroma with it"
     tissue.remodel(dt_h=24 * 7)
     assert not (tissue.free() & cavity).any(), "still healing after a week"
-    tissue.remodel(dt_h=24 * 35)
-    assert (tissue.free() & cavity).any(), "remodelled after six weeks"
+    tissue.remodel(dt_h=0.95 * half_life_h - 24 * 7)
+    assert not (tissue.free() & cavity).any(), "still healing just before one half-life"
+    tissue.remodel(dt_h=0.1 * half_life_h)
+    assert (tissue.free() & cavity).any(), "remodelled after one half-life"
 
 
 def marrow_scans(cells, blasts):
