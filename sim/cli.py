@@ -203,19 +203,28 @@ def _scenarios(args) -> int:
 
 
 @contextmanager
-def _modules_loaded_uncollected():
-    """Pause cyclic garbage collection while Mesa, pandas and SciPy load, then freeze what they
-    made (``gc.freeze``): their hundreds of thousands of module-level objects live until exit.
-    The collector's passes over them cost about 0.1 s of ``cartsim run`` while they load and
-    0.07 s after, when building the lattice's 10,000 Mesa cells sets off a full collection."""
+def _model_modules_frozen():
+    """Load the model's modules (Mesa, pandas, SciPy) with cyclic garbage collection paused,
+    freeze what they made (``gc.freeze``) for the body, and unfreeze it after.
+
+    Their hundreds of thousands of module-level objects live until exit; the collector's
+    passes over them cost about 0.1 s of ``cartsim run`` while they load and 0.07 s after,
+    when building the lattice's 10,000 Mesa cells sets off a full collection. Unfrozen at
+    the end for callers in the same process (tests)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        import sim.model  # noqa: F401
+        import sim.plausibility  # noqa: F401
+        import sim.scenario  # noqa: F401
     finally:
         gc.freeze()
         if enabled:
             gc.enable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _default_out(prefix: str) -> Path:
@@ -226,18 +235,14 @@ def _default_out(prefix: str) -> Path:
 def _run(args) -> int:
     from sim.figure_worker import FigureWorker
 
-    with FigureWorker() as figures:  # gets matplotlib ready while the scenario is checked and simulated
-        try:
-            return _run_with(args, figures)
-        finally:
-            gc.unfreeze()  # for callers in this process (tests): what was frozen with the modules is collectable again
+    with FigureWorker() as figures, _model_modules_frozen():  # the helper gets matplotlib ready meanwhile
+        return _run_with(args, figures)
 
 
 def _run_with(args, figures) -> int:
-    with _modules_loaded_uncollected():
-        from sim import plausibility
-        from sim.model import run
-        from sim.scenario import load_scenario, parse_overrides
+    from sim import plausibility
+    from sim.model import run
+    from sim.scenario import load_scenario, parse_overrides
 
     overrides = parse_overrides(args.overrides)
     if args.days is not None:
