@@ -25,8 +25,8 @@ import contextlib
 import errno
 import fcntl
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,7 +76,7 @@ def check_new(out: Path) -> None:
 def _probe(out: Path, existing: Path) -> None:
     """Create and remove an empty folder in ``existing`` (the target itself if it exists)."""
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=existing))
+        os.rmdir(_new_staging_folder(existing))
     except OSError as err:
         raise OutputError(f"--out {_short(out)}: cannot create a folder in {existing} ({err.strerror}); "
                           "allowed: a writable location") from None
@@ -91,8 +91,7 @@ def staging(out: Path) -> Iterator[tuple[Path, list[Path]]]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(out.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out.parent))
-    tmp.chmod(0o777 & ~_umask())  # the permissions of a folder made with mkdir (mkdtemp's are owner-only)
+    tmp = _new_staging_folder(out.parent)
     final: list[Path] = []
     try:
         yield tmp, final
@@ -101,11 +100,17 @@ def staging(out: Path) -> Iterator[tuple[Path, list[Path]]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _umask() -> int:
-    """The process's file-mode creation mask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _new_staging_folder(parent: Path) -> Path:
+    """A new folder ``.cartsim-PID-RANDOM`` in ``parent``, made with ``mkdir``: it gets the
+    permissions the umask gives any new folder (``tempfile.mkdtemp`` makes owner-only ones, and
+    the results are renamed from it), and the process id lets a later run clean it up."""
+    while True:
+        path = Path(parent) / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
 
 
 def _rename_free(tmp: Path, out: Path) -> Path:
