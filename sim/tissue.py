@@ -328,7 +328,7 @@ class Tissue:
 
     def antigen_positive_cells(self) -> int:
         """Viable tumour cells whose set point is at least IHC 1+ (``NEGATIVE_BELOW``)."""
-        return int(np.count_nonzero(self.tumor & (self.antigen_setpoint >= NEGATIVE_BELOW)))
+        return self.tumor_cells() - int(np.count_nonzero(self.antigen_negative))
 
     def antigen_negative_fraction(self) -> float:
         """Share of viable tumour cells whose set point is below IHC 1+ (0 when none left)."""

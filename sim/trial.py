@@ -313,6 +313,10 @@ def run_trial(scenario: CARTScenario, patients: int, seed: int = 0, workers: int
     return TrialResult(table, summary, courses, arms)
 
 
+MEASURED_COLUMNS = {"best_pct_change", "response_day", "dor_days"}
+"""Per-patient numbers that are missing (NaN) for some patients: no follow-up scan, no response."""
+
+
 def _table(traits: list[dict], rows: dict[int, dict]) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
     """The patients table of ``traits`` (rows by patient index) and the scan courses of the treated."""
     records = [{**t, **rows[t["patient"]]} for t in traits]
@@ -347,8 +351,6 @@ def screening_summary(table: pd.DataFrame) -> dict:
             "screen_failure_rate": round(1 - n / len(table), 4) if len(table) else 0.0}
 
 
-MEASURED_COLUMNS = {"best_pct_change", "response_day", "dor_days"}
-"""Per-patient numbers that are missing (NaN) for some patients: no follow-up scan, no response."""
 OUTCOME_COLUMNS = ["best_response", "normal_cells_killed_fraction", "crs_grade", "pseudo_progression", "relapse",
                    "pfs_days", "progressed", "response_day", "dor_days"]
 """Per-patient outcome columns the trial summary reads."""
