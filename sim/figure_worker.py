@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sim import plots
 
-LATTICE_LAYERS = ("tumor", "normal", "antigen", "antigen_negative", "debris", "stroma", "vessel")
+LATTICE_LAYERS = ("tumor", "normal", "antigen", "antigen_negative", "debris", "repair", "stroma", "vessel")
 """Tissue layers the lattice figure reads (``sim.plots.lattice_rgb``)."""
 
 

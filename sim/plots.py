@@ -21,6 +21,8 @@ NORMAL_COLOUR = (0.80, 0.87, 0.95)
 STROMA_COLOUR = np.array((0.87, 0.80, 0.62))
 VESSEL_COLOUR = (0.85, 0.10, 0.10)
 DEBRIS_COLOUR = (0.45, 0.45, 0.45)
+SCAR_COLOUR = (0.93, 0.72, 0.80)
+"""Granulation/scar tissue in a killed or resected site, while it blocks regrowth (``repair`` >= 0.5)."""
 
 
 def timecourse(result, path) -> None:
@@ -132,10 +134,11 @@ class TimecourseFigure:
 
 
 def lattice_rgb(model) -> np.ndarray:
-    """RGB image (height x width x 3, origin lower) of the tissue, stroma, vessels and debris."""
+    """RGB image (height x width x 3, origin lower) of the tissue, stroma, scar, vessels and debris."""
     t = model.tissue
     rgb = np.ones(t.shape + (3,))
     rgb = rgb * (1 - t.stroma[..., None] * 0.6) + STROMA_COLOUR * t.stroma[..., None] * 0.6
+    rgb[t.repair >= 0.5] = SCAR_COLOUR
     rgb[t.normal] = NORMAL_COLOUR
     rgb[t.debris > 0.3] = DEBRIS_COLOUR
     negative = t.antigen_negative
@@ -173,6 +176,8 @@ def lattice(view, path) -> None:
                Patch(color=NEGATIVE_COLOUR, label="tumour, antigen-negative"),
                Patch(color=NORMAL_COLOUR, label="normal tissue"), Patch(color=STROMA_COLOUR, label="stroma"),
                Patch(color=VESSEL_COLOUR, label="vessel"), Patch(color=DEBRIS_COLOUR, label="debris"),
+               Patch(color=SCAR_COLOUR, label="scar (killed or resected site)"),
+               Patch(facecolor="white", edgecolor="0.6", label="empty (free for regrowth)"),
                *[Patch(color=c, label=f"CAR-T {p.name.lower()}") for p, c in PHENOTYPE_COLOURS.items()]]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.set_title(f"day {view.scenario.days}: {view.summary['final_tumor_cells']} tumour cells, "

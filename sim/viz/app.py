@@ -142,7 +142,8 @@ def LatticePanel(screen: Screen):
         if field.value != "none":
             solara.Image(field_key_png(field.value))
         solara.Text("Tumour: orange (dark = more antigen), violet = antigen-negative; light blue: normal tissue; "
-                    "tan: stroma; red: vessels; grey: debris. CAR-T: green effector, blue memory, black exhausted.")
+                    "tan: stroma; red: vessels; grey: debris; pink: scar in killed sites (no regrowth while it lasts); white: empty. "
+                    "CAR-T: green effector, blue memory, black exhausted.")
 
 
 @solara.component
