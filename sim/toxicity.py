@@ -1,12 +1,19 @@
 """Systemic toxicity proxies: the cytokine index that stands for CRS, and its grade.
 
-On-target, off-tumour killing is counted on the lattice (``Tissue.normal_killed``);
-tumour-lysis burden is the model's ``max_daily_kill_fraction``.
+On-target, off-tumour killing is counted on the lattice (``Tissue.normal_killed``) and
+judged severe by :func:`severe_off_tumour`; tumour-lysis burden is the model's
+``max_daily_kill_fraction``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from sim import tables
+
+SEVERE_NORMAL_KILL = 0.2
+"""Share of target-bearing normal cells killed that counts as severe on-target, off-tumour
+toxicity (unless the target's ``normal_loss_tolerable``, e.g. B-cell aplasia for CD19)."""
 
 CRS_THRESHOLDS = (1.0, 3.0, 6.0, 10.0)
 """Peak cytokine index at which the CRS grade proxy reaches 1, 2, 3, 4 (ASTCT-like scale)."""
@@ -38,3 +45,11 @@ class SystemicCytokine:
 def crs_grade(peak_cytokine: float) -> int:
     """CRS grade proxy 0-4 from the peak systemic cytokine index."""
     return int(np.searchsorted(CRS_THRESHOLDS, peak_cytokine, side="right"))
+
+
+def severe_off_tumour(normal_killed_fraction, target: str):
+    """Severe on-target, off-tumour toxicity: at least ``SEVERE_NORMAL_KILL`` of the normal
+    target-bearing cells killed, for a target whose normal loss is not tolerable
+    (``normal_loss_tolerable`` in seeds/targets.toml). Works on a number or an array."""
+    tolerable = bool(tables.targets()[target].get("normal_loss_tolerable", False))
+    return (np.asarray(normal_killed_fraction) >= SEVERE_NORMAL_KILL) & (not tolerable)

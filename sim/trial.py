@@ -52,6 +52,7 @@ from tqdm import tqdm
 from sim import guard, survival, tables
 from sim.scenario import CARTScenario, ScenarioError
 from sim.sweep import process_pool, stop_pool
+from sim.toxicity import severe_off_tumour
 
 BIOPSY_RADIUS = 4
 """Radius of one simulated biopsy core, in sites (about 0.1 mm of tissue)."""
@@ -62,9 +63,6 @@ EXPANSION_SIGMA = 0.3
 rate after lymphodepletion (0.4/day for 10 days) the middle 95% of patients' expansion
 peaks span about 150-fold, the spread of CAR-T Cmax between patients in the
 tisagenlecleucel kinetics (Mueller et al., Blood 2017; approx.)."""
-SEVERE_NORMAL_KILL = 0.2
-"""Share of target-bearing normal cells killed that counts as severe on-target, off-tumour
-toxicity (unless the target's ``normal_loss_tolerable``, e.g. B-cell aplasia for CD19)."""
 
 
 @dataclass
@@ -365,8 +363,7 @@ def outcome_summary(treated: pd.DataFrame, scenario: CARTScenario) -> dict:
     responders = counts["CR"] + counts["PR"]
     controlled = responders + counts["SD"]
     target = tables.targets()[scenario.target]
-    tolerable = bool(target.get("normal_loss_tolerable", False))
-    on_target_off_tumour = (treated.normal_cells_killed_fraction >= SEVERE_NORMAL_KILL) & (not tolerable)
+    on_target_off_tumour = severe_off_tumour(treated.normal_cells_killed_fraction, scenario.target)
     severe = int(((treated.crs_grade >= 3) | on_target_off_tumour).sum()) if n else 0
     return {
         "target": scenario.target, "site": scenario.site, "route": scenario.route, "dose": scenario.dose,

@@ -10,7 +10,7 @@ from statsmodels.stats.proportion import proportion_confint
 from sim import load_scenario, run
 from sim.model import CARTModel
 from sim.scenario import preset_files
-from sim.trial import biopsy, parse_ratio, randomise, run_trial, summarize_trial, wilson
+from sim.trial import biopsy, outcome_summary, parse_ratio, randomise, run_trial, summarize_trial, wilson
 
 import numpy as np
 import pandas as pd
@@ -257,3 +257,14 @@ def test_a_marrow_patients_course_follows_its_disease_cells():
         warnings.simplefilter("error")
         row = treat_patient(params, screen=False)
     assert row["course_pct"][0] == 0 and row["course_pct"][-1] < -50, row["course_pct"]
+
+
+def test_severe_toxicity_counts_lost_normal_tissue_unless_the_target_tolerates_it():
+    """A fifth or more of the normal target-bearing cells killed is severe for EGFR (epithelium), not for
+    CD19 (B-cell aplasia is expected and managed): seeds/targets.toml's normal_loss_tolerable."""
+    treated = pd.DataFrame({"best_response": ["PR", "SD", "SD"], "normal_cells_killed_fraction": [0.5, 0.2, 0.05],
+                            "crs_grade": [1, 1, 1], "pseudo_progression": [False] * 3, "relapse": [False] * 3,
+                            "pfs_days": [84.0] * 3, "progressed": [False] * 3, "response_day": [28.0, None, None],
+                            "dor_days": [56.0, None, None]})
+    assert outcome_summary(treated, load_scenario("egfr-iv"))["severe_toxicity_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert outcome_summary(treated, load_scenario("ball-cd19-iv"))["severe_toxicity_rate"] == 0.0
