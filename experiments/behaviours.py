@@ -67,11 +67,15 @@ def main() -> None:
     by = table.groupby("condition")
     mean = by.mean(numeric_only=True)
 
-    def shrinks_more(better: str, worse: str) -> tuple[bool, str]:
-        """Does ``better`` shrink lesions more than ``worse``? One-sided Mann-Whitney on best % change, p < 0.05."""
-        a, b = (table[table.condition == c].best_pct_change for c in (better, worse))
+    def shifted(column: str, lower: str, higher: str) -> tuple[bool, str]:
+        """Is ``column`` lower in condition ``lower`` than in ``higher``? One-sided Mann-Whitney, p < 0.05."""
+        a, b = (table[table.condition == c][column] for c in (lower, higher))
         p = mannwhitneyu(a, b, alternative="less").pvalue
         return bool(p < 0.05), f"p = {p:.2g}"
+
+    def shrinks_more(better: str, worse: str) -> tuple[bool, str]:
+        """Does ``better`` shrink lesions more than ``worse`` (best % change)?"""
+        return shifted("best_pct_change", better, worse)
 
     rows = []
 
@@ -107,10 +111,15 @@ def main() -> None:
     check(5, "stronger suppression: fewer responses", more,
           f"mean best change {s1.best_pct_change:+.0f}% -> {s9.best_pct_change:+.0f}% ({p}); response "
           f"{s1.responded:.0%} -> {s9.responded:.0%}")
+    # judged as a shift against the control whose target the surrounding normal tissue lacks (GPC3 in liver), like
+    # every other behaviour: the mean share killed is bimodal over runs (most kill none or a few %, some over 10%)
     egfr, gpc3 = mean.loc["EGFR high affinity"], mean.loc["GPC3 high affinity"]
+    more, p = shifted("normal_cells_killed_fraction", "GPC3 high affinity", "EGFR high affinity")
+    harmed = table[table.condition == "EGFR high affinity"].normal_cells_killed_fraction
     check(6, "target on normal tissue + high-affinity CAR: normal cells killed",
-          egfr.normal_cells_killed_fraction > 0.05 and gpc3.normal_cells_killed_fraction == 0,
-          f"EGFR {egfr.normal_cells_killed_fraction:.1%}, GPC3 {gpc3.normal_cells_killed_fraction:.1%}")
+          more and gpc3.normal_cells_killed_fraction == 0,
+          f"normal target-bearing cells killed: EGFR {egfr.normal_cells_killed_fraction:.1%} (>= 1% in "
+          f"{int((harmed >= 0.01).sum())} of {harmed.size} runs), GPC3 {gpc3.normal_cells_killed_fraction:.1%} ({p})")
     early = table[(table.condition == "early scans") & table.responded.astype(bool)]
     pseudo = float(early.pseudo_progression.mean()) if len(early) else 0.0
     later = table[(table.condition != "early scans") & table.responded.astype(bool)]
