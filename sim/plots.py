@@ -185,15 +185,22 @@ def lattice(view, path) -> None:
     save(fig, path, layout=False)
 
 
-def heatmap(ax, table, title: str, fmt: str = "{:.0%}", vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis"):
-    """Annotated heat map of a 2D table (pandas DataFrame: rows x columns); NaN cells blank."""
+def heatmap(ax, table, title: str, fmt: str = "{:.0%}", vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis",
+            notes=None):
+    """Annotated heat map of a 2D table (pandas DataFrame: rows x columns); NaN cells blank.
+
+    ``notes``: an optional table of the same shape whose non-empty strings are printed
+    under a cell's value (e.g. how many runs had severe toxicity).
+    """
     values = table.to_numpy(dtype=float)
     image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right")
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])
+    extra = notes.reindex_like(table).fillna("").to_numpy(dtype=str) if notes is not None else None
     for (i, j), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8,
+            text = fmt.format(v) + (f"\n{extra[i, j]}" if extra is not None and extra[i, j] else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
                     color="white" if v < vmin + 0.5 * (vmax - vmin) else "black")
     ax.set_title(title)
     return image
