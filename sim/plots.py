@@ -23,6 +23,27 @@ VESSEL_COLOUR = (0.85, 0.10, 0.10)
 DEBRIS_COLOUR = (0.45, 0.45, 0.45)
 SCAR_COLOUR = (0.93, 0.72, 0.80)
 """Granulation/scar tissue in a killed or resected site, while it blocks regrowth (``repair`` >= 0.5)."""
+LATTICE_KEY = (
+    (ANTIGEN_CMAP(0.9), "dark orange", "tumour, antigen high"),
+    (ANTIGEN_CMAP(0.1), "light orange", "tumour, antigen low"),
+    (NEGATIVE_COLOUR, "violet", "tumour, antigen-negative"),
+    (NORMAL_COLOUR, "light blue", "normal tissue"),
+    (STROMA_COLOUR, "tan", "stroma"),
+    (VESSEL_COLOUR, "red", "vessel"),
+    (DEBRIS_COLOUR, "grey", "debris"),
+    (SCAR_COLOUR, "pink", "scar (killed site, no regrowth)"),
+    ((1.0, 1.0, 1.0), "white", "empty (free for regrowth)"),
+    (PHENOTYPE_COLOURS[Phenotype.EFFECTOR], "green", "CAR-T effector"),
+    (PHENOTYPE_COLOURS[Phenotype.MEMORY], "blue", "CAR-T memory"),
+    (PHENOTYPE_COLOURS[Phenotype.EXHAUSTED], "black", "CAR-T exhausted"),
+)
+"""The lattice's colour key, (colour, its name in words, what it shows): the figure's legend
+and the app's caption (:func:`lattice_key_text`) both read it."""
+
+
+def lattice_key_text() -> str:
+    """The lattice's colour key as one line of text (the app's caption)."""
+    return "; ".join(f"{word}: {meaning}" for _, word, meaning in LATTICE_KEY) + "."
 
 
 def timecourse(result, path) -> None:
@@ -171,14 +192,8 @@ def lattice(view, path) -> None:
     fig, ax = plt.subplots(figsize=(8, 6.4))
     fig.subplots_adjust(left=0.02, right=0.71, bottom=0.02, top=0.93)  # fixed: fast
     _draw_lattice(ax, lattice_rgb(view), view.cart)
-    handles = [Patch(color=ANTIGEN_CMAP(0.9), label="tumour, antigen high"),
-               Patch(color=ANTIGEN_CMAP(0.1), label="tumour, antigen low"),
-               Patch(color=NEGATIVE_COLOUR, label="tumour, antigen-negative"),
-               Patch(color=NORMAL_COLOUR, label="normal tissue"), Patch(color=STROMA_COLOUR, label="stroma"),
-               Patch(color=VESSEL_COLOUR, label="vessel"), Patch(color=DEBRIS_COLOUR, label="debris"),
-               Patch(color=SCAR_COLOUR, label="scar (killed or resected site)"),
-               Patch(facecolor="white", edgecolor="0.6", label="empty (free for regrowth)"),
-               *[Patch(color=c, label=f"CAR-T {p.name.lower()}") for p, c in PHENOTYPE_COLOURS.items()]]
+    handles = [Patch(facecolor=colour, edgecolor="0.6", linewidth=0.3, label=meaning)
+               for colour, _, meaning in LATTICE_KEY]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.set_title(f"day {view.scenario.days}: {view.summary['final_tumor_cells']} tumour cells, "
                  f"{sum(len(xy) for xy in view.cart.values())} CAR-T cells")

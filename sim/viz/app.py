@@ -25,6 +25,7 @@ import ipywidgets as widgets
 import solara
 
 from sim import tables
+from sim.plots import lattice_key_text
 from sim.scenario import preset_files
 from sim.viz.comparison import FROM_PRESET, NONE, Comparison
 from sim.viz.frames import (FIELD_SCALES, SHOWN_PIXELS_PER_SITE, CoursePlot, field_key_png, lattice_png,
@@ -141,9 +142,7 @@ def LatticePanel(screen: Screen):
                 solara.Column(children=[caption, image], gap="4px")
         if field.value != "none":
             solara.Image(field_key_png(field.value))
-        solara.Text("Tumour: orange (dark = more antigen), violet = antigen-negative; light blue: normal tissue; "
-                    "tan: stroma; red: vessels; grey: debris; pink: scar in killed sites (no regrowth while it lasts); white: empty. "
-                    "CAR-T: green effector, blue memory, black exhausted.")
+        solara.Text(lattice_key_text())
 
 
 @solara.component
