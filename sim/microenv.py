@@ -34,6 +34,11 @@ F / (F + ``ifn_half_saturation``); edema has a half-saturation of its own:
   inflammation (``EDEMA_RISE_H``) and resolves with ``edema_half_life_days`` (5 days: about
   two weeks to fall below the scan's threshold).
 
+Besides the recruited ``myeloid`` state, some organs hold macrophages of their own in and
+around any lesion (the site's ``resident_myeloid``: Kupffer cells in the liver, microglia
+in the brain). They are there in every patient, whatever the lesion's stroma, so their
+brake is not scaled by the patient's suppressiveness.
+
 From these, two arrays the CAR-T cells read: ``inhibition``, the share of killing
 and proliferation lost at a site, and ``hindrance``, the share of moves and entries
 lost there (see :meth:`Fields.update`).
@@ -111,6 +116,8 @@ class Fields:
         self.hindrance = np.zeros(grid.dimensions, np.float32)
         """Share of CAR-T moves and entries lost at each site (0..1)."""
         self.tgfb_resistance = tables.products()[scenario.product]["tgfb_resistance"]
+        self.resident_myeloid = float(tables.sites()[scenario.site]["resident_myeloid"])
+        """The organ's resident macrophages (Kupffer cells, microglia) at the lesion, 0..1 (``seeds/sites.toml``)."""
         self._blurs: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self._blurred = np.zeros(grid.dimensions, np.float32)
         """Diffusion's matrices per interval and its buffer between the two axes (kept between updates)."""
@@ -124,14 +131,16 @@ class Fields:
 
         PD-L1 (on tumour and stroma) relaxes towards the IFN-gamma response
         F / (F + ``ifn_half_saturation``), myeloid cells towards min(1, stroma + that
-        response), edema towards F / (F + ``edema_half_saturation``). Inhibition combines three independent brakes (each a share of function lost)::
+        response), edema towards F / (F + ``edema_half_saturation``). Inhibition combines the
+        lesion's three brakes (each a share of function lost) with the organ's resident
+        macrophages R (the site's ``resident_myeloid``)::
 
-            inhibition = suppression x (1 - (1 - (1 - r) tgfb) (1 - m_s myeloid) (1 - a_r pdl1))
+            inhibition = 1 - (1 - suppression x (1 - (1 - (1 - r) tgfb) (1 - m_s myeloid) (1 - a_r pdl1))) (1 - m_s R)
 
         with ``suppression`` the patient's suppressiveness, r the product's
         ``tgfb_resistance`` (a TGF-beta dominant-negative receptor ignores the field),
         m_s = ``myeloid_suppression`` and a_r = ``adaptive_resistance``. Hindrance is
-        ``myeloid_block`` x ``suppression`` x myeloid.
+        1 - (1 - b x ``suppression`` x myeloid) (1 - b R), b = ``myeloid_block``.
         """
         with _BLAS.limit(limits=1, user_api="blas"):
             self._update(tissue, dt_h)
@@ -154,6 +163,11 @@ class Fields:
                 * (1 - s.adaptive_resistance * self.pdl1))
         np.multiply(1 - free, s.suppression, out=self.inhibition)
         np.multiply(self.myeloid, s.myeloid_block * s.suppression, out=self.hindrance)
+        if self.resident_myeloid > 0:
+            resident_free = np.float32(1 - s.myeloid_suppression * self.resident_myeloid)
+            np.subtract(1, (1 - self.inhibition) * resident_free, out=self.inhibition)
+            resident_unhindered = np.float32(1 - s.myeloid_block * self.resident_myeloid)
+            np.subtract(1, (1 - self.hindrance) * resident_unhindered, out=self.hindrance)
         self._point_uphill()
 
     def _advance(self, field: np.ndarray, source: np.ndarray | None, half_life_h: float, dt_h: float) -> None:

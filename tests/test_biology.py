@@ -145,6 +145,33 @@ def test_tgfb_resistant_product_ignores_the_tgfb_field():
     assert dnr.fields.inhibition.max() == 0
 
 
+def test_an_organs_resident_macrophages_brake_every_patient():
+    """Kupffer cells (the liver's ``resident_myeloid``) inhibit and hinder CAR-T cells even in a
+    patient with no tumour-driven suppression; a stomach lesion has no such brake."""
+    def fields(site):
+        return CARTModel(CARTScenario(**SMALL, dose=0.0, site=site, target="GPC3", suppression=0.0)).fields
+    liver, stomach = fields("liver"), fields("stomach")
+    resident = tables.sites()["liver"]["resident_myeloid"]
+    s = CARTScenario()
+    assert resident > 0 and tables.sites()["stomach"]["resident_myeloid"] == 0
+    assert np.allclose(liver.inhibition, s.myeloid_suppression * resident)
+    assert np.allclose(liver.hindrance, s.myeloid_block * resident)
+    assert stomach.inhibition.max() == 0 and stomach.hindrance.max() == 0
+
+
+def test_kupffer_cells_cut_killing_by_intravenous_cells_in_a_liver_lesion(monkeypatch):
+    def killed(seed):
+        r = cached_run(site="liver", target="GPC3", route="intravenous", days=28, seed=seed,
+                       antigen_negative_fraction=0.0)
+        return r.summary["baseline_tumor_cells"] - r.summary["final_tumor_cells"]
+    with_kupffer = [killed(seed) for seed in range(4)]
+    cached_run.cache_clear()
+    monkeypatch.setitem(tables.sites()["liver"], "resident_myeloid", 0.0)
+    without = [killed(seed) for seed in range(4)]
+    cached_run.cache_clear()
+    assert np.mean(with_kupffer) < np.mean(without), (with_kupffer, without)
+
+
 def test_untreated_lesion_doubles_its_volume_in_months():
     doubling = []
     for seed in range(3):
