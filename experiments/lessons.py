@@ -136,13 +136,14 @@ def main() -> None:
                 (0, 21, 84), args.out / "lesson3-escape.png", "antigen_negative_fraction",
                 "antigen-negative share of tumour cells", "Antigen escape: CAR-T cells select the cells they cannot see")
     lesson_pseudo(args.out / "lesson4-pseudo-progression.png")
-    liver = load_scenario("hcc-gpc3-iv", {"seed": SEED, "route": "intratumoral", "days": 42, "car_affinity": 0.05})
+    liver = load_scenario("hcc-gpc3-iv", {"seed": SEED, "route": "intratumoral", "dose": 1e9, "days": 42,
+                                          "car_affinity": 0.05})
     lesson_arms({"EGFR, high affinity (K 0.05)": liver.replace(target="EGFR"),
                  "EGFR, lower affinity (K 0.3)": liver.replace(target="EGFR", car_affinity=0.3),
                  "GPC3, high affinity (K 0.05)": liver},
                 (0, 21), args.out / "lesson5-on-target-off-tumour.png", "normal_killed",
                 "normal liver cells killed by CAR-T (lattice)", "On-target, off-tumour toxicity and the affinity "
-                "trade-off (liver lesion, intratumoral)", second=("tumor_cells", "viable tumour cells"))
+                "trade-off (liver lesion, 1e9 cells intratumoral)", second=("tumor_cells", "viable tumour cells"))
     lesson_lasting(args.out / "lesson6-lasting.png")
     print(f"lesson figures written to {args.out}")
 
