@@ -151,9 +151,10 @@ class CARTModel(Model):
         blood_effectors = sum(blood.effector for _, blood, _ in self.courses)
         region_effectors = sum(region.effector for _, _, region in self.courses)
         homed = entered = 0.0
+        homing = self.homing_per_day * self.tumour_share()
         for start_h, blood, region in self.courses:
             since = (hour - start_h) / 24
-            homed += blood.step(since, dt, self.homing_per_day, blood_antigen,
+            homed += blood.step(since, dt, homing, blood_antigen,
                                 self.tissue.target["normal_tissue_uptake_per_day"], blood_effectors)
             entered += region.step(since, dt, delivery.route.entry_per_day, region_antigen,
                                    competing_effectors=region_effectors)
@@ -205,6 +206,18 @@ class CARTModel(Model):
         if self.response_criteria == "recist":
             return imaging.assess(self.scans, self.scenario.sd_min_days)
         return imaging.assess_marrow(self.scans, self.response_criteria)
+
+    def tumour_share(self) -> float:
+        """The patient's tumour now as a share of its burden at infusion (the lattice's tumour cells now / then).
+
+        Blood CAR-T cells home into tumour tissue at the site's ``homing_per_day`` times this
+        share: extravasation into the burden follows the tumour's vascular bed, so as the tumour
+        shrinks fewer cells leave blood for it, and in remission none are lost to it (they
+        recirculate; REFERENCE.md: a memory share that decays very slowly, terminal half-life
+        about 220 days, Stein et al. 2019). Without it a marrow site's homing alone drained
+        the blood pool with a half-life of 13 days long after the disease had gone.
+        """
+        return self.tissue.tumor_cells() / max(self.tumor_cells_baseline, 1)
 
     def antigen_load(self) -> tuple[float, float]:
         """Antigen-bearing cells (clinical counts) that the blood and the regional pool meet now.

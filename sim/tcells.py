@@ -177,7 +177,8 @@ class CARTPool:
     ``contraction_rate_per_day`` while ``memory_conversion_per_day`` of them become
     memory, which decays at ``memory_decay_per_day`` (divided by the product's
     ``persistence_factor``). Cells leave the pool into tumour tissue at a rate per day
-    given to :meth:`step` (blood: the site's ``homing_per_day``; a region: the route's
+    given to :meth:`step` (blood: the site's ``homing_per_day`` times the share of the
+    patient's tumour still there, ``CARTModel.tumour_share``; a region: the route's
     ``entry_per_day``). Blood cells are also taken up by target-bearing normal tissue
     outside the lesion at the target's ``normal_tissue_uptake_per_day`` (EGFR on skin,
     lung and gut epithelium: on-target, off-tumour sequestration, where they kill normal

@@ -79,6 +79,17 @@ def test_pool_expansion_follows_antigen_where_plentiful_and_dose_where_scarce():
     assert peak(1e8, 1e12)[0] / 1e8 > 10 * peak(1e8, solid)[0] / 1e8, "plentiful antigen expands far more"
 
 
+def test_blood_car_t_persist_in_remission_with_the_memory_decay():
+    """Once the marrow disease is gone, blood cells no longer drain into it: the terminal
+    decline is the memory decay (half-life ~220 days, Stein et al. 2019), not the homing rate."""
+    r = cached_run(site="bone_marrow", target="CD19", dose=1e8, suppression=0.1, antigen_negative_fraction=0.0,
+                   days=150, seed=1)
+    assert r.summary["final_tumor_cells"] == 0
+    blood = r.timeseries.set_index("day").cart_blood.loc[90:150]
+    half_life = np.log(2) / -np.polyfit(blood.index, np.log(blood.to_numpy()), 1)[0]
+    assert 120 <= half_life <= 400, half_life
+
+
 def test_cd19_expands_far_more_than_a_gastric_lesion():
     cd19 = [cached_run(target="CD19", site="bone_marrow", antigen_negative_fraction=0.0, suppression=0.1,
                        tumor_burden_cm3=500.0, dose=1e8, days=14, seed=s).summary for s in range(2)]
