@@ -11,10 +11,9 @@ would not reach, since it stops for toxicity first.
 from common import options, publish, seeded, sweep_table
 
 import matplotlib.pyplot as plt
+from sim import tables
 from sim.plots import heatmap
 from sim.toxicity import severe_off_tumour
-
-ROUTES = ["intravenous", "hepatic_arterial", "intraperitoneal", "intrapleural", "intraventricular", "intratumoral"]
 
 
 def main() -> None:
@@ -24,7 +23,7 @@ def main() -> None:
     table["severe_off_tumour"] = [bool(severe_off_tumour(f, t))
                                   for f, t in zip(table.normal_cells_killed_fraction, table.param_target)]
     rates = table.pivot_table(index="lesion", columns="param_route", values="responded", aggfunc="mean", sort=False)
-    rates = rates[[r for r in ROUTES if r in rates.columns]]
+    rates = rates[[r for r in tables.routes() if r in rates.columns]]   # columns in seeds/routes.toml's order
     toxic = table.pivot_table(index="lesion", columns="param_route", values="severe_off_tumour", aggfunc="sum",
                               sort=False)
     notes = toxic.map(lambda k: f"{k:.0f} toxic" if k else "")
