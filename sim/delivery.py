@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 from sim import tables
 
@@ -109,12 +110,18 @@ class Delivery:
 
     @staticmethod
     def _vessel_sites(tissue) -> np.ndarray:
-        """Vessels in and around the lesion (within 1.5 radii); else the lesion rim."""
+        """Vessels in and around the lesion (within 1.5 radii of its centre) that lie within half a
+        radius of a tumour cell (0.6 radii: the discretised rim); else the tumour's rim.
+
+        Measured from the tumour cells present at infusion, so after debulking blood-borne
+        cells arrive around what is left, not in the resection cavity.
+        """
         x, y = np.indices(tissue.shape)
-        near = np.hypot(x - tissue.center[0], y - tissue.center[1]) < 1.5 * tissue.radius
+        near = ((np.hypot(x - tissue.center[0], y - tissue.center[1]) < 1.5 * tissue.radius)
+                & (distance_transform_edt(~tissue.tumor) < 0.6 * tissue.radius))
         sites = np.argwhere(tissue.vessel & near)
         if len(sites) == 0:
-            sites = np.argwhere(near & ~(np.hypot(x - tissue.center[0], y - tissue.center[1]) < 0.9 * tissue.radius))
+            sites = np.argwhere(near & (distance_transform_edt(tissue.tumor) < 0.1 * tissue.radius))
         return sites
 
     @staticmethod

@@ -7,6 +7,7 @@ lattices with fixed seeds.
 
 import numpy as np
 import pytest
+from scipy.ndimage import distance_transform_edt
 from conftest import SMALL, cached_run
 
 from sim import CARTModel, CARTScenario, run, tables
@@ -207,6 +208,17 @@ def test_killed_and_resected_sites_are_not_free_for_weeks():
     assert not (tissue.free() & cavity).any(), "still healing just before one half-life"
     tissue.remodel(dt_h=0.1 * half_life_h)
     assert (tissue.free() & cavity).any(), "remodelled after one half-life"
+
+
+def test_after_debulking_blood_borne_cells_arrive_around_what_is_left():
+    """Homed cells enter through the vessels of the tumour left after surgery, not in the resection cavity."""
+    for seed in range(3):
+        model = CARTModel(CARTScenario(**SMALL, seed=seed, debulking_fraction=0.5))
+        tissue = model.tissue
+        vessels = model.delivery.entry_sites["vessels"]
+        to_tumour = distance_transform_edt(~tissue.tumor)[vessels[:, 0], vessels[:, 1]]
+        assert len(vessels) > 0
+        assert to_tumour.max() < 0.6 * tissue.radius, "an entry vessel lies in the cavity, far from any tumour cell"
 
 
 def marrow_scans(cells, blasts):
