@@ -26,7 +26,10 @@ F / (F + ``ifn_half_saturation``); edema has a half-saturation of its own:
   within hours (``pdl1_induction_h``), lost over days (``pdl1_half_life_days``);
 * ``myeloid``: suppressive myeloid and regulatory cells recruited by stroma and
   inflammation over days (``myeloid_recruitment_days``) that stay a week or more
-  after the tumour cells are gone (``myeloid_half_life_days``);
+  after the tumour cells are gone (``myeloid_half_life_days``). They come from a
+  circulating pool that the whole tumour raises, so surgery that removes a share of
+  the burden (``debulking_fraction``) lowers the level they are recruited to by that
+  share (:attr:`Fields.myeloid_supply`);
 * ``edema``: the inflammatory swelling a scan reads as lesion. Its level is
   F / (F + ``edema_half_saturation``): vascular leak needs far more cytokine than
   PD-L1 induction, so tissue swells only where killing is dense, not wherever a
@@ -116,6 +119,16 @@ class Fields:
         self.hindrance = np.zeros(grid.dimensions, np.float32)
         """Share of CAR-T moves and entries lost at each site (0..1)."""
         self.tgfb_resistance = tables.products()[scenario.product]["tgfb_resistance"]
+        self.myeloid_supply = 1 - scenario.debulking_fraction
+        """Circulating suppressive myeloid cells available to the lesion, relative to the untreated patient's.
+
+        The tumour raises them in proportion to its mass (:func:`circulating_myeloid`); once surgery
+        has removed a share f of it, they fall to 1 - f of their level, and so does the level the
+        lesion's myeloid cells are recruited to (tumour-bearing mice: resecting the primary tumour
+        lowers MDSCs and lets immunity reject the metastases left, Sinha et al., J Immunol 2005).
+        Infusion is taken to follow recovery from surgery: the stress of the operation itself
+        raises MDSCs for up to two weeks (Tang et al., Ann Surg Oncol 2021).
+        """
         self.resident_myeloid = float(tables.sites()[scenario.site]["resident_myeloid"])
         """The organ's resident macrophages (Kupffer cells, microglia) at the lesion, 0..1 (``seeds/sites.toml``)."""
         self._blurs: dict[float, tuple[np.ndarray, np.ndarray]] = {}
@@ -124,16 +137,16 @@ class Fields:
 
     def settle(self, tissue) -> None:
         """Start the slow states at their pre-treatment level: myeloid cells recruited by stroma."""
-        self.myeloid[:] = np.minimum(tissue.stroma, 1)
+        self.myeloid[:] = np.minimum(tissue.stroma, 1) * self.myeloid_supply
 
     def update(self, tissue, dt_h: float) -> None:
         """Advance all fields and states by ``dt_h`` hours; refresh direction, inhibition and hindrance.
 
         PD-L1 (on tumour and stroma) relaxes towards the IFN-gamma response
         F / (F + ``ifn_half_saturation``), myeloid cells towards min(1, stroma + that
-        response), edema towards F / (F + ``edema_half_saturation``). Inhibition combines the
-        lesion's three brakes (each a share of function lost) with the organ's resident
-        macrophages R (the site's ``resident_myeloid``)::
+        response) x :attr:`myeloid_supply`, edema towards F / (F + ``edema_half_saturation``).
+        Inhibition combines the lesion's three brakes (each a share of function lost) with the
+        organ's resident macrophages R (the site's ``resident_myeloid``)::
 
             inhibition = 1 - (1 - suppression x (1 - (1 - (1 - r) tgfb) (1 - m_s myeloid) (1 - a_r pdl1))) (1 - m_s R)
 
@@ -155,8 +168,8 @@ class Fields:
         self._advance(self.chemokine, np.maximum(tumor, inflamed), s.chemokine_half_life_h, dt_h)
         relax(self.pdl1, signal * (tissue.tumor | (tissue.stroma > 0)), s.pdl1_induction_h,
               24 * s.pdl1_half_life_days, dt_h)
-        relax(self.myeloid, np.minimum(tissue.stroma + signal, 1), 24 * s.myeloid_recruitment_days,
-              24 * s.myeloid_half_life_days, dt_h)
+        relax(self.myeloid, np.minimum(tissue.stroma + signal, 1) * self.myeloid_supply,
+              24 * s.myeloid_recruitment_days, 24 * s.myeloid_half_life_days, dt_h)
         swelling = self.inflammation / (self.inflammation + np.float32(s.edema_half_saturation))
         relax(self.edema, swelling, EDEMA_RISE_H, 24 * s.edema_half_life_days, dt_h)
         free = ((1 - (1 - self.tgfb_resistance) * self.suppression) * (1 - s.myeloid_suppression * self.myeloid)

@@ -79,8 +79,9 @@ class Parameters:
                                choices=lambda: tables.products(), source="seeds/products.toml")] = "second_generation"
     lymphodepletion: Annotated[bool, _P("-", "fludarabine/cyclophosphamide before infusion: boosts blood expansion",
                                         source="REFERENCE.md, lymphodepletion row")] = True
-    debulking_fraction: Annotated[float, _P("0..1", "share of the lesion removed by surgery before infusion",
-                                            low=0, high=1, open_high=True)] = 0.0
+    debulking_fraction: Annotated[float, _P("0..1", "share of the lesion removed by surgery before infusion (and of the circulating suppressive myeloid cells the tumour raises)",
+                                            low=0, high=1, open_high=True,
+                                            source="seed article: debulking lowers the burden and improves the microenvironment; Sinha et al., J Immunol 2005: resection lowers MDSCs")] = 0.0
 
     # --- lattice and time ------------------------------------------------------
     width: Annotated[int, _P("sites", "lattice width (one site = one cell, 15 um)", low=20, high=4000)] = 100

@@ -221,6 +221,18 @@ def test_after_debulking_blood_borne_cells_arrive_around_what_is_left():
         assert to_tumour.max() < 0.6 * tissue.radius, "an entry vessel lies in the cavity, far from any tumour cell"
 
 
+def test_debulking_lowers_the_myeloid_brake_on_the_tumour_left():
+    """The lesion recruits its suppressive myeloid cells from a circulating pool the whole tumour raises:
+    once surgery removes half the burden, the tissue left holds about half as many, and CAR-T cells lose
+    less function there (Sinha et al., J Immunol 2005)."""
+    whole = CARTModel(CARTScenario(**SMALL, seed=3, dose=0.0))
+    half = CARTModel(CARTScenario(**SMALL, seed=3, dose=0.0, debulking_fraction=0.5))
+    kept = half.tissue.stroma > 0   # the stroma surgery left, at the same sites in both patients
+    assert kept.sum() > 50
+    assert half.fields.myeloid[kept].mean() < 0.6 * whole.fields.myeloid[kept].mean()
+    assert half.fields.inhibition[kept].mean() < 0.9 * whole.fields.inhibition[kept].mean()
+
+
 def marrow_scans(cells, blasts):
     return [Scan(28 * i, 0.0, 0.0, c, 1.0, 0.0, b) for i, (c, b) in enumerate(zip(cells, blasts))]
 
