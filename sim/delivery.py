@@ -110,11 +110,13 @@ class Delivery:
 
     @staticmethod
     def _vessel_sites(tissue) -> np.ndarray:
-        """Vessels in and around the lesion (within 1.5 radii of its centre) that lie within half a
-        radius of a tumour cell (0.6 radii: the discretised rim); else the tumour's rim.
+        """Vessels in and around the tumour present at infusion; else the tumour's rim.
 
-        Measured from the tumour cells present at infusion, so after debulking blood-borne
-        cells arrive around what is left, not in the resection cavity.
+        A vessel counts within 1.5 radii of the lesion's centre and within 0.6 radii of a
+        tumour cell. For a whole lesion the first bound implies the second (0.6 rather than
+        0.5 radii allows for the discretised rim, so its sites are the same); after debulking
+        the second drops the vessels of the resection cavity, so blood-borne cells arrive
+        around the tumour left.
         """
         x, y = np.indices(tissue.shape)
         near = ((np.hypot(x - tissue.center[0], y - tissue.center[1]) < 1.5 * tissue.radius)
