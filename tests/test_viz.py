@@ -82,6 +82,7 @@ def test_app_renders_steps_and_resets(server, browser, tmp_path):
     expect(page.get_by_role("button", name="Run to next scan (day 56)")).to_be_visible(timeout=10_000)
 
     page.get_by_role("button", name="inflammation").click()   # field overlay toggle
+    page.get_by_role("button", name="myeloid").click()        # lesson 7's overlay
     choose(page, "delivery route", "intratumoral")
     expect(page.get_by_text("press Reset to apply")).to_be_visible(timeout=10_000)
     page.get_by_role("button", name="Reset", exact=True).click()

@@ -31,7 +31,7 @@ PIXELS_PER_SITE = 2
 """Pixels per lattice site in the lattice PNG (a contour line is one pixel wide)."""
 SHOWN_PIXELS_PER_SITE = 4
 """Screen pixels per lattice site on the page."""
-FIELD_SCALES = {"suppression": 1.0, "chemokine": 1.0, "inflammation": 0.1, "edema": 1.0}
+FIELD_SCALES = {"suppression": 1.0, "chemokine": 1.0, "inflammation": 0.1, "myeloid": 1.0, "edema": 1.0}
 """Fixed full scale of each field overlay (field units); contours at a quarter, half and three quarters."""
 CONTOUR_SHARES = (0.25, 0.5, 0.75)
 CONTOUR_CMAP = colormaps["cool"]
