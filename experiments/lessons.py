@@ -1,4 +1,4 @@
-"""Figures of the teaching lessons in docs/lessons/ (one command regenerates all six).
+"""Figures of the teaching lessons in docs/lessons/ (one command regenerates all seven).
 
     python experiments/lessons.py [--out docs/lessons/figures]
 
@@ -21,9 +21,10 @@ import numpy as np  # noqa: E402
 from sim import CARTModel, load_scenario  # noqa: E402
 from sim.model import summarize  # noqa: E402
 from sim.plots import PHENOTYPE_COLOURS, lattice_rgb, save  # noqa: E402
+from sim.viz.frames import FIELD_SCALES  # noqa: E402
 
 SEED = 42
-"""The app's default seed: lessons 1, 2, 3 and 5 are told on it."""
+"""The app's default seed: lessons 1, 2, 3, 5 and 7 are told on it."""
 RESPONDER_SEED = 54
 """A gastric patient who responds (about half do; seed 42 does not) and whose lesion reads larger at an
 early scan on day 14 while its viable part shrinks (pseudo-progression): lessons 4 and 6, and the app's
@@ -45,11 +46,13 @@ def simulate(scenario, snapshot_days=(), field: str | None = None):
     return model.datacollector.get_model_vars_dataframe(), summarize(model), snaps
 
 
-def show(ax, snap, title):
+def show(ax, snap, title, field_name: str | None = None):
+    """The lattice, its CAR-T cells and, if the snapshot holds one, ``field_name`` on the app's fixed scale."""
     rgb, xy, field = snap
     ax.imshow(rgb, origin="lower", interpolation="nearest")
     if field is not None:
-        ax.imshow(np.ma.masked_less(field, 0.02), origin="lower", cmap="magma", alpha=0.5, interpolation="nearest")
+        ax.imshow(np.ma.masked_less(field, 0.02), origin="lower", cmap="magma", alpha=0.5, interpolation="nearest",
+                  vmin=0, vmax=FIELD_SCALES[field_name])
     for phen, colour in PHENOTYPE_COLOURS.items():
         pts = xy[xy[:, 2] == phen]
         ax.scatter(pts[:, 0], pts[:, 1], s=5, c=colour, edgecolors="none")
@@ -72,7 +75,7 @@ def lesson_arms(arms: dict[str, object], days: tuple[int, ...], path: Path, colu
         curve, lower = fig.add_subplot(grid[:, len(days):]), None
     for row, (label, (ts, summary, snaps)) in enumerate(results.items()):
         for col, day in enumerate(days):
-            show(fig.add_subplot(grid[row, col]), snaps[day], f"{label}\nday {day}")
+            show(fig.add_subplot(grid[row, col]), snaps[day], f"{label}\nday {day}", field)
         curve.plot(ts.day, ts[column], label=f"{label}: {summary['best_response']}")
         if lower is not None:
             lower.plot(ts.day, ts[second[0]])
@@ -93,7 +96,7 @@ def lesson_pseudo(path: Path) -> None:
     ts, summary, snaps = simulate(scenario, (0, 14, 28), "inflammation")
     fig, axes = plt.subplots(1, 4, figsize=(16, 4))
     for ax, day in zip(axes, (0, 14, 28)):
-        show(ax, snaps[day], f"day {day} (inflammation overlay)")
+        show(ax, snaps[day], f"day {day} (inflammation overlay)", "inflammation")
     ax = axes[3]
     ax.plot(ts.day, ts.apparent_mm, color="#6a3d9a", label="apparent (what the scan measures)")
     ax.plot(ts.day, ts.viable_mm, color="#e6550d", label="viable tumour")
@@ -145,6 +148,11 @@ def main() -> None:
                 "normal liver cells killed by CAR-T (lattice)", "On-target, off-tumour toxicity and the affinity "
                 "trade-off (liver lesion, 1e9 cells intratumoral)", second=("tumor_cells", "viable tumour cells"))
     lesson_lasting(args.out / "lesson6-lasting.png")
+    lesson_arms({"no surgery": load_scenario("gastric-cldn18-iv", seed),
+                 "half resected before infusion": load_scenario("gastric-cldn18-iv-debulked", seed)},
+                (0, 28), args.out / "lesson7-surgery.png", "tumor_cells", "viable tumour cells on the lattice",
+                "Surgery before CAR-T: less tumour to clear and a weaker myeloid brake (myeloid overlay)",
+                field="myeloid", second=("cart_lesion", "CAR-T cells in the lesion"))
     print(f"lesson figures written to {args.out}")
 
 
