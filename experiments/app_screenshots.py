@@ -3,7 +3,7 @@ lesson's "In the app" steps in Debian's Chromium (so the pictures show what a cl
 
     python experiments/app_screenshots.py [--out docs/lessons/figures]
 
-Writes ``app-lesson1.png`` ... ``app-lesson6.png`` to ``--out`` and ``docs/figures/viz.png``
+Writes ``app-lesson1.png`` ... ``app-lesson7.png`` to ``--out`` and ``docs/figures/viz.png``
 (lesson 2's: the default view at day 21). About two minutes.
 """
 
@@ -32,6 +32,8 @@ LESSONS = {
                         SEED, 21, "none"),
     "app-lesson6.png": ({"scenario preset": "gastric-peritoneal-ip", "compare side by side with": "route:intravenous"},
                         RESPONDER_SEED, 84, "none"),
+    "app-lesson7.png": ({"scenario preset": "gastric-cldn18-iv", "compare side by side with": "(none)",
+                         "debulking surgery (share removed)": "0.5"}, SEED, 28, "myeloid"),
 }
 """File -> (controls to set, random seed, day to jump to, field overlay): each lesson's "In the app" setting."""
 
