@@ -94,7 +94,7 @@ class Parameters:
     # --- tumour ----------------------------------------------------------------
     lesion_fraction: Annotated[float, _P("0..1", "lesion diameter at seeding as a share of the lattice side",
                                          low=0.05, high=0.9)] = 0.5
-    lesion_diameter_mm: Annotated[float, _P("mm", "the patient's lesion longest diameter at baseline (scales lattice diameters to mm)",
+    lesion_diameter_mm: Annotated[float, _P("mm", "the patient's lesion longest diameter before any debulking (scales lattice diameters to mm)",
                                             low=1, high=300)] = 30.0
     tumor_burden_cm3: Annotated[float, _P("cm3", "the patient's whole tumour burden (1e9 cells per cm3)",
                                           low=0.01, high=5000)] = 50.0
