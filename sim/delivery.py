@@ -110,20 +110,21 @@ class Delivery:
 
     @staticmethod
     def _vessel_sites(tissue) -> np.ndarray:
-        """Vessels in and around the tumour present at infusion; else the tumour's rim.
+        """Vessels in and around the tumour present at infusion; without any, the sites of that
+        region beyond 0.9 radii of the lesion's centre (the lesion's rim and surroundings).
 
-        A vessel counts within 1.5 radii of the lesion's centre and within 0.6 radii of a
+        The region is within 1.5 radii of the lesion's centre and within 0.6 radii of a
         tumour cell. For a whole lesion the first bound implies the second (0.6 rather than
         0.5 radii allows for the discretised rim, so its sites are the same); after debulking
-        the second drops the vessels of the resection cavity, so blood-borne cells arrive
-        around the tumour left.
+        the second drops the resection cavity, so cells arriving by vessels (from blood, or
+        by the hepatic artery) arrive around the tumour left.
         """
         x, y = np.indices(tissue.shape)
-        near = ((np.hypot(x - tissue.center[0], y - tissue.center[1]) < 1.5 * tissue.radius)
-                & (distance_transform_edt(~tissue.tumor) < 0.6 * tissue.radius))
+        from_centre = np.hypot(x - tissue.center[0], y - tissue.center[1])
+        near = (from_centre < 1.5 * tissue.radius) & (distance_transform_edt(~tissue.tumor) < 0.6 * tissue.radius)
         sites = np.argwhere(tissue.vessel & near)
         if len(sites) == 0:
-            sites = np.argwhere(near & (distance_transform_edt(tissue.tumor) < 0.1 * tissue.radius))
+            sites = np.argwhere(near & (from_centre >= 0.9 * tissue.radius))
         return sites
 
     @staticmethod

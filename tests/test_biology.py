@@ -211,14 +211,21 @@ def test_killed_and_resected_sites_are_not_free_for_weeks():
 
 
 def test_after_debulking_blood_borne_cells_arrive_around_what_is_left():
-    """Homed cells enter through the vessels of the tumour left after surgery, not in the resection cavity."""
+    """Homed cells enter through the vessels of the tumour left after surgery, not in the resection cavity;
+    a whole lesion keeps every vessel within 1.5 radii of its centre."""
     for seed in range(3):
-        model = CARTModel(CARTScenario(**SMALL, seed=seed, debulking_fraction=0.5))
-        tissue = model.tissue
-        vessels = model.delivery.entry_sites["vessels"]
+        whole = CARTModel(CARTScenario(seed=seed))   # 100x100: enough vessels on the cavity's side
+        x, y = np.nonzero(whole.tissue.vessel)
+        t = whole.tissue
+        around = np.hypot(x - t.center[0], y - t.center[1]) < 1.5 * t.radius
+        assert sorted(map(tuple, whole.delivery.entry_sites["vessels"])) == sorted(zip(x[around], y[around]))
+
+        half = CARTModel(CARTScenario(seed=seed, debulking_fraction=0.5))
+        tissue = half.tissue
+        vessels = half.delivery.entry_sites["vessels"]
         to_tumour = distance_transform_edt(~tissue.tumor)[vessels[:, 0], vessels[:, 1]]
-        assert len(vessels) > 0
-        assert to_tumour.max() < 0.6 * tissue.radius, "an entry vessel lies in the cavity, far from any tumour cell"
+        assert len(vessels) > 0.3 * around.sum(), "the tumour left keeps its own vessels"
+        assert to_tumour.max() < 0.6 * tissue.radius, "an entry vessel lies deep in the cavity, far from any tumour cell"
 
 
 def test_debulking_lowers_the_myeloid_brake_on_the_tumour_left():
