@@ -32,27 +32,28 @@ test of lesson 4 (tests/test_viz.py)."""
 
 
 def simulate(scenario, snapshot_days=(), field: str | None = None):
-    """Run to the horizon; return (time series, summary, {day: (rgb, CAR-T xy, field)})."""
+    """Run to the horizon; return (time series, summary, {day: (rgb, CAR-T xy, (field, its values) or None)})."""
     model = CARTModel(scenario)
     snaps = {}
     while True:
         day = model.steps / 24
         if day in snapshot_days:
             xy = np.array([(*a.cell.coordinate, a.phenotype) for a in model.agents]).reshape(-1, 3)
-            snaps[day] = (lattice_rgb(model), xy, getattr(model.fields, field).T.copy() if field else None)
+            snaps[day] = (lattice_rgb(model), xy, (field, getattr(model.fields, field).T.copy()) if field else None)
         if not model.running:
             break
         model.step()
     return model.datacollector.get_model_vars_dataframe(), summarize(model), snaps
 
 
-def show(ax, snap, title, field_name: str | None = None):
-    """The lattice, its CAR-T cells and, if the snapshot holds one, ``field_name`` on the app's fixed scale."""
+def show(ax, snap, title):
+    """The lattice, its CAR-T cells and, if the snapshot holds one, its (name, field) on the app's fixed scale."""
     rgb, xy, field = snap
     ax.imshow(rgb, origin="lower", interpolation="nearest")
     if field is not None:
-        ax.imshow(np.ma.masked_less(field, 0.02), origin="lower", cmap="magma", alpha=0.5, interpolation="nearest",
-                  vmin=0, vmax=FIELD_SCALES[field_name])
+        name, values = field
+        ax.imshow(np.ma.masked_less(values, 0.02), origin="lower", cmap="magma", alpha=0.5, interpolation="nearest",
+                  vmin=0, vmax=FIELD_SCALES[name])
     for phen, colour in PHENOTYPE_COLOURS.items():
         pts = xy[xy[:, 2] == phen]
         ax.scatter(pts[:, 0], pts[:, 1], s=5, c=colour, edgecolors="none")
@@ -75,7 +76,7 @@ def lesson_arms(arms: dict[str, object], days: tuple[int, ...], path: Path, colu
         curve, lower = fig.add_subplot(grid[:, len(days):]), None
     for row, (label, (ts, summary, snaps)) in enumerate(results.items()):
         for col, day in enumerate(days):
-            show(fig.add_subplot(grid[row, col]), snaps[day], f"{label}\nday {day}", field)
+            show(fig.add_subplot(grid[row, col]), snaps[day], f"{label}\nday {day}")
         curve.plot(ts.day, ts[column], label=f"{label}: {summary['best_response']}")
         if lower is not None:
             lower.plot(ts.day, ts[second[0]])
@@ -96,7 +97,7 @@ def lesson_pseudo(path: Path) -> None:
     ts, summary, snaps = simulate(scenario, (0, 14, 28), "inflammation")
     fig, axes = plt.subplots(1, 4, figsize=(16, 4))
     for ax, day in zip(axes, (0, 14, 28)):
-        show(ax, snaps[day], f"day {day} (inflammation overlay)", "inflammation")
+        show(ax, snaps[day], f"day {day} (inflammation overlay)")
     ax = axes[3]
     ax.plot(ts.day, ts.apparent_mm, color="#6a3d9a", label="apparent (what the scan measures)")
     ax.plot(ts.day, ts.viable_mm, color="#e6550d", label="viable tumour")
