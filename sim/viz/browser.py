@@ -25,6 +25,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DAY = re.compile(r"^Day (\d+) \+ (\d+) h$")
 """How the page shows the time (``sim.viz.app.day_text``)."""
+HARMLESS_SCRIPT_ERRORS = ("Cannot set properties of undefined (setting 'scrollTop')",)
+"""Script errors that come from the page's widgets, not from the app: Vuetify 2's VSelect (the
+page bundles Vuetify 2.2.26) can set its menu's scroll position after the menu has gone when
+selects change in quick succession; the select works ("everything is working but the issue
+pops", vuetifyjs/vuetify#18003). Seen in two of three runs of the lesson screenshots, which
+change many selects in a row; never in what a visitor sees."""
 
 
 def free_port() -> int:
@@ -87,7 +93,8 @@ def open_app(browser, url: str, viewport=(1500, 1100)):
     page = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}).new_page()
     problems: list[str] = []
     local = url.rstrip("/")
-    page.on("pageerror", lambda err: problems.append(f"script error: {err}"))
+    page.on("pageerror", lambda err: any(known in str(err) for known in HARMLESS_SCRIPT_ERRORS)
+            or problems.append(f"script error: {err}"))
     page.on("request", lambda req: req.url.startswith((local, "data:", "blob:"))
             or problems.append(f"request leaves the machine: {req.url}"))
     page.on("response", lambda res: res.status < 400 or problems.append(f"HTTP {res.status}: {res.url}"))
