@@ -116,8 +116,8 @@ class Delivery:
         The region is within 1.5 radii of the lesion's centre and within 0.6 radii of a
         tumour cell. For a whole lesion the first bound implies the second (0.6 rather than
         0.5 radii allows for the discretised rim, so its sites are the same); after debulking
-        the second drops the resection cavity, so cells arriving by vessels (from blood, or
-        by the hepatic artery) arrive around the tumour left.
+        the second drops the resection cavity beyond 0.6 radii of the tumour left, so cells
+        arriving by vessels (from blood, or by the hepatic artery) arrive around that tumour.
         """
         x, y = np.indices(tissue.shape)
         from_centre = np.hypot(x - tissue.center[0], y - tissue.center[1])
