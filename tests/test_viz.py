@@ -8,6 +8,7 @@ installed (.ci/run installs Debian's package).
 """
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,7 @@ def test_app_renders_steps_and_resets(server, browser, tmp_path):
     expect(page.get_by_text("Day 0 + 0 h")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("CLDN18.2 / peritoneum / intratumoral").first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("press Reset to apply")).to_have_count(0)
+    expect(page.get_by_role("button", name="myeloid")).to_have_class(re.compile("v-btn--active"))  # outlasts Reset
 
     page.screenshot(path=str(tmp_path / "cartsim-viz.png"), full_page=True)
     content = page.inner_text("body")

@@ -90,7 +90,7 @@ class Screen:
     drawing at once); the page lays them out once.
     """
 
-    def __init__(self, model: Comparison):
+    def __init__(self, model: Comparison, field: str = "none"):
         self.model = model
         self.plot = CoursePlot(model)
         self.day = widgets.HTML(layout=widgets.Layout(margin="0"))
@@ -102,7 +102,7 @@ class Screen:
         self.course = widgets.Image(format="png", layout=widgets.Layout(
             width=f"{self.plot.fig.get_figwidth() * self.plot.fig.dpi:.0f}px"))
         self.scans = widgets.HTML()
-        self.field = "none"
+        self.field = field
         self.lock = threading.Lock()
 
     def draw(self, field: str | None = None) -> None:
@@ -125,10 +125,10 @@ class Screen:
 
 
 @solara.component
-def LatticePanel(screen: Screen):
-    """The field toggle, the lattices, the field's colour key and the colour legend."""
-    field = solara.use_reactive(screen.field)
+def LatticePanel(screen: Screen, field: solara.Reactive[str]):
+    """The field toggle, the lattices, the field's colour key and the colour legend.
 
+    ``field`` is the page's overlay choice: it outlasts Reset, so a lesson can pick its overlay first."""
     def choose(value):
         field.value = value
         screen.draw(value)
@@ -201,7 +201,8 @@ def Page():
     hours_per_frame = solara.use_reactive(6)
     milestone = solara.use_reactive((1, True))
     """Scans of arm A so far and whether the run goes on: what re-renders the run controls."""
-    screen = solara.use_memo(lambda: Screen(Comparison(**applied.value)), [generation.value])
+    overlay = solara.use_reactive("none")
+    screen = solara.use_memo(lambda: Screen(Comparison(**applied.value), overlay.value), [generation.value])
     model = screen.model
 
     def show():
@@ -254,5 +255,5 @@ def Page():
         solara.Warning(f"{model.error} (showing the preset instead)")
     if model.note:
         solara.Info(model.note)
-    LatticePanel(screen)
+    LatticePanel(screen, overlay)
     solara.Column(children=[screen.course, screen.scans])
