@@ -438,8 +438,8 @@ def requeue_stale(study, storage, own_database: bool) -> int:
     every failed trial whose parameters are not finished, queued or running; the count queued.
 
     A RUNNING trial is stale when its process (``host`` and ``pid`` attributes) on this machine is
-    gone, or when it has no owner yet (a process killed between creating the trial and claiming it)
-    and either the study lives in the output folder (``own_database``: the folder's lock keeps
+    gone, or when it has no owner yet (a process killed between creating the trial and recording
+    its pid, the second of the two attributes it writes) and either the study lives in the output folder (``own_database``: the folder's lock keeps
     every other process out) or it started more than ``GRACE_S`` ago. ``storage`` is the study's
     Optuna storage (its public trial-state API). A trial running on another machine is failed by
     Optuna's heartbeat check after ``GRACE_S``.
@@ -452,9 +452,9 @@ def requeue_stale(study, storage, own_database: bool) -> int:
     study_id = storage.get_study_id_from_name(study.study_name)
 
     def stale(t) -> bool:
-        if "host" not in t.user_attrs:
+        if "pid" not in t.user_attrs:   # (pid 0 would read as alive: os.kill(0, 0) signals our own group)
             return own_database or (datetime.now() - t.datetime_start).total_seconds() > GRACE_S
-        return t.user_attrs["host"] == host and not outdir.alive(int(t.user_attrs.get("pid", 0)))
+        return t.user_attrs.get("host") == host and not outdir.alive(int(t.user_attrs["pid"]))
 
     trials = study.get_trials(deepcopy=False)
     for t in trials:

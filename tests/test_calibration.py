@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -133,6 +134,10 @@ def test_a_candidate_killed_before_it_claimed_its_trial_is_not_left_running(tmp_
     assert study.trials[ghost.number].state == optuna.trial.TrialState.RUNNING
     requeue_stale(study, storage, own_database=True)
     assert study.trials[ghost.number].state == optuna.trial.TrialState.FAIL
+    half = study.ask()  # killed after recording its host, before its pid (seen once in a full test run)
+    half.set_user_attr("host", socket.gethostname())
+    requeue_stale(study, storage, own_database=True)
+    assert study.trials[half.number].state == optuna.trial.TrialState.FAIL
     late = study.ask()
     old = study.trials[late.number].datetime_start.timestamp() - GRACE_S - 1
     with storage.engine.begin() as db:  # backdate its start past the grace period
