@@ -21,9 +21,9 @@ Diameters are scaled to the patient's millimetres by ``lesion_diameter_mm`` at
 baseline. That diameter is the lesion's before any debulking (as the seeded lattice and
 ``sim.delivery`` read it), so after surgery the baseline reads the diameter of the volume
 left, ``lesion_diameter_mm`` x (1 - ``debulking_fraction``)^(1/3). The response rules
-are RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009) on one target lesion, with iRECIST's confirmation of progression
-(Seymour et al., Lancet Oncol 2017). No maintained Python package implements
-RECIST, so the rules are written out here as small pure functions.
+are RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009) on one target lesion, with
+iRECIST's confirmation of progression (Seymour et al., Lancet Oncol 2017). No maintained
+Python package implements RECIST, so the rules are written out here as small pure functions.
 
 Dispersed marrow disease has no lesion diameter: it is judged by the disease's own
 criteria on the tumour cells at each assessment (:func:`assess_marrow`): B-ALL by

@@ -168,8 +168,9 @@ class Fields:
         self._advance(self.chemokine, np.maximum(tumor, inflamed), s.chemokine_half_life_h, dt_h)
         relax(self.pdl1, signal * (tissue.tumor | (tissue.stroma > 0)), s.pdl1_induction_h,
               24 * s.pdl1_half_life_days, dt_h)
-        relax(self.myeloid, np.minimum(tissue.stroma + signal, 1) * self.myeloid_supply,
-              24 * s.myeloid_recruitment_days, 24 * s.myeloid_half_life_days, dt_h)
+        recruited_to = np.minimum(tissue.stroma + signal, 1)
+        recruited_to *= self.myeloid_supply
+        relax(self.myeloid, recruited_to, 24 * s.myeloid_recruitment_days, 24 * s.myeloid_half_life_days, dt_h)
         swelling = self.inflammation / (self.inflammation + np.float32(s.edema_half_saturation))
         relax(self.edema, swelling, EDEMA_RISE_H, 24 * s.edema_half_life_days, dt_h)
         free = ((1 - (1 - self.tgfb_resistance) * self.suppression) * (1 - s.myeloid_suppression * self.myeloid)
