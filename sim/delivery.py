@@ -82,7 +82,7 @@ class Delivery:
     def __init__(self, scenario, tissue):
         s = scenario
         self.route = Route.for_site(s.route, s.site)
-        remaining = 1 - s.debulking_fraction
+        remaining = s.share_left_by_surgery
         self.burden_cells = s.tumor_burden_cm3 * CELLS_PER_CM3 * remaining
         self.lesion_cells = min(lesion_cells(s.lesion_diameter_mm) * remaining, self.burden_cells)
         self.lattice_tumor_cells = max(tissue.tumor_cells(), 1)

@@ -119,7 +119,7 @@ class Fields:
         self.hindrance = np.zeros(grid.dimensions, np.float32)
         """Share of CAR-T moves and entries lost at each site (0..1)."""
         self.tgfb_resistance = tables.products()[scenario.product]["tgfb_resistance"]
-        self.myeloid_supply = 1 - scenario.debulking_fraction
+        self.myeloid_supply = scenario.share_left_by_surgery
         """Circulating suppressive myeloid cells available to the lesion, relative to the untreated patient's.
 
         The tumour raises them in proportion to its mass (:func:`circulating_myeloid`); once surgery

@@ -281,7 +281,7 @@ class CARTModel(Model):
         apparent, viable = imaging.masks(self.tissue, self.fields, self.tcell_mask(), self.scenario)
         apparent_sites, viable_sites = imaging.lesion_diameter(apparent), imaging.lesion_diameter(viable)
         if day == 0:   # the lesion left after debulking reads the diameter of the volume left (see imaging)
-            left = (1 - self.scenario.debulking_fraction) ** (1 / 3)
+            left = self.scenario.share_left_by_surgery ** (1 / 3)
             self._mm_per_site = self.scenario.lesion_diameter_mm * left / max(apparent_sites, 1.0)
         phen = self.phenotype_counts()
         tumor = self.tissue.tumor_cells()

@@ -70,6 +70,12 @@ class CARTScenario(Parameters, Scenario):
         if name == "seed":
             self.__dict__["rng"] = value
 
+    @property
+    def share_left_by_surgery(self) -> float:
+        """Share of the lesion, of the tumour burden and of the suppressive myeloid cells the tumour
+        raises that is left after debulking (0..1): 1 - ``debulking_fraction``."""
+        return 1 - self.debulking_fraction
+
     def params(self) -> dict[str, Any]:
         """The parameter values of this scenario (no Mesa bookkeeping)."""
         return {name: getattr(self, name) for name in self.parameter_names()}
