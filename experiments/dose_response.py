@@ -1,19 +1,41 @@
-"""Dose-response: response rate, on-target off-tumour toxicity and CRS against dose, per route.
+"""Dose-response: response rate, best change and CRS against dose, for one patient and for dose cohorts.
 
-    python experiments/dose_response.py [--seed S] [--workers K]
+    python experiments/dose_response.py [--seed S] [--patients N] [--workers K]
+
+Two readings of the same dose grid (``experiments/dose_response.toml``), gastric CLDN18.2
+intravenously:
+
+* the sweep: the preset's patient (one lesion, product fitness 1, 25% antigen-negative),
+  16 seeds per dose: how one patient's lesion answers dose;
+* dose cohorts: a virtual trial of the preset at each dose (``--patients`` screened, the
+  same patients in every cohort, trial seed = the base seed), as a dose-escalation trial
+  reads it (ORR per cohort), over a population whose suppression, stroma, antigen, burden
+  and product fitness vary.
 
 Writes docs/experiments/dose_response.csv and dose_response.png (``dose_response_seedS`` with
-another base seed than the sweep file's).
+another base seed than the sweep file's). Each cohort's summary is kept in the runs folder,
+so an interrupted run resumes.
 """
 
-from common import options, publish, seeded, sweep_table
+import json
 
-from sim.trial import wilson
+from common import HERE, options, publish, seeded, sweep_table
+
+from sim import load_scenario
+from sim.sweep import load_sweep
+from sim.trial import run_trial, wilson
 
 import matplotlib.pyplot as plt
+import pandas as pd
+
+PATIENTS = 110
+"""Patients screened per dose cohort, as in the clinical table."""
+CT041_RESPONDERS = (18, 37)
+"""CT041's responders and patients treated, 2.5e8-5e8 cells (ORR 48.6%, REFERENCE.md; Qi et al., Nat Med 2022);
+drawn at 2.5e8, the dose most of the trial's patients received (89 of 98 in the final report, Qi et al., Nat Med 2024)."""
 
 def main() -> None:
-    args = options(__doc__, sweep_seed=True)
+    args = options(__doc__, sweep_seed=True, patients=PATIENTS)
     table = sweep_table("dose_response", args)
     summary = table.groupby("param_dose").agg(
         runs=("responded", "size"), response_rate=("responded", "mean"),
@@ -22,20 +44,50 @@ def main() -> None:
     summary["cart_peak_fold"] /= summary.param_dose.where(summary.param_dose > 0)
     ci = [wilson(round(r * n), n) for r, n in zip(summary.response_rate, summary.runs)]
     summary["response_low95"], summary["response_high95"] = zip(*ci)
+    summary = summary.merge(dose_cohorts(args, summary.param_dose[summary.param_dose > 0]), on="param_dose", how="left")
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     dose = summary.param_dose.clip(lower=1e7)
     axes[0].fill_between(dose, 100 * summary.response_low95, 100 * summary.response_high95, alpha=0.2)
-    axes[0].semilogx(dose, 100 * summary.response_rate, "o-")
+    axes[0].semilogx(dose, 100 * summary.response_rate, "o-", label="the preset's patient (seeds)")
+    treated = summary.dropna(subset=["cohort_orr"])
+    axes[0].errorbar(treated.param_dose, 100 * treated.cohort_orr, fmt="s--", color="C3", capsize=3,
+                     yerr=[100 * (treated.cohort_orr - treated.cohort_low95), 100 * (treated.cohort_high95 - treated.cohort_orr)],
+                     label=f"dose cohorts (ORR, {int(treated.cohort_enrolled.iloc[0])} treated each)")
     axes[0].axvspan(2.5e8, 5e8, color="#c7e9c0", alpha=0.6, label="CT041 doses")
-    axes[0].legend(fontsize=10)
+    low, high = wilson(*CT041_RESPONDERS)
+    orr = CT041_RESPONDERS[0] / CT041_RESPONDERS[1]
+    axes[0].errorbar([2.5e8], [100 * orr], yerr=[[100 * (orr - low)], [100 * (high - orr)]], fmt="D", color="k",
+                     capsize=3, label="CT041 ORR, 18/37 (Qi et al. 2022)")
+    axes[0].legend(fontsize=7, loc="upper left")
     axes[1].semilogx(dose, summary.best_pct_change, "o-")
     axes[2].semilogx(dose, summary.crs_grade, "o-")
     for ax, label in zip(axes, ["response rate (%, Wilson 95% CI)", "median best % change", "mean CRS grade (proxy)"]):
         ax.set_xlabel("dose (CAR-T cells; untreated drawn at 1e7)")
         ax.set_ylabel(label)
-    fig.suptitle(f"gastric CLDN18.2 lesion (25% antigen-negative), intravenous, 100x100 "
-                 f"({int(summary.runs.iloc[0])} seeds per dose)")
+    fig.suptitle(f"gastric CLDN18.2, intravenous, 100x100: the preset's lesion (25% antigen-negative, "
+                 f"{int(summary.runs.iloc[0])} seeds per dose) and dose cohorts ({args.patients} screened each)")
     publish(args, seeded("dose_response", args), summary, fig)
+
+
+def dose_cohorts(args, doses) -> pd.DataFrame:
+    """ORR with its Wilson 95% CI per dose cohort: the preset's virtual trial at each dose, the same patients
+    in every cohort (trial seed = the base seed); summaries kept in the runs folder, so a rerun resumes."""
+    seed = args.seed if args.seed is not None else load_sweep(HERE / "dose_response.toml").seed
+    folder = args.runs / f"{seeded('dose_response', args)}_cohorts-n{args.patients}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for dose in doses:
+        done = folder / f"dose-{dose:g}.json"
+        if not done.exists():
+            s = run_trial(load_scenario("gastric-cldn18-iv", {"dose": float(dose)}), args.patients, seed=seed,
+                          workers=args.workers).summary
+            row = {"param_dose": float(dose), "cohort_enrolled": s["n_enrolled"], "cohort_orr": s["orr"],
+                   "cohort_low95": s["orr_ci95"][0], "cohort_high95": s["orr_ci95"][1]}
+            tmp = done.with_suffix(".part")
+            tmp.write_text(json.dumps(row))
+            tmp.replace(done)
+        rows.append(json.loads(done.read_text()))
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":  # the sweep's worker processes import this file
