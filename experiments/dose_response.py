@@ -22,7 +22,7 @@ import json
 from common import HERE, options, publish, seeded, sweep_table
 
 from sim import load_scenario
-from sim.sweep import load_sweep
+from sim.sweep import load_sweep, model_version
 from sim.trial import run_trial, wilson
 
 import matplotlib.pyplot as plt
@@ -71,22 +71,25 @@ def main() -> None:
 
 def dose_cohorts(args, doses) -> pd.DataFrame:
     """ORR with its Wilson 95% CI per dose cohort: the preset's virtual trial at each dose, the same patients
-    in every cohort (trial seed = the base seed); summaries kept in the runs folder, so a rerun resumes."""
+    in every cohort (trial seed = the base seed); summaries kept in the runs folder with the model version, so a
+    rerun resumes and a model change recomputes them."""
     seed = args.seed if args.seed is not None else load_sweep(HERE / "dose_response.toml").seed
     folder = args.runs / f"{seeded('dose_response', args)}_cohorts-n{args.patients}"
     folder.mkdir(parents=True, exist_ok=True)
+    version = model_version()
     rows = []
     for dose in doses:
         done = folder / f"dose-{dose:g}.json"
-        if not done.exists():
+        kept = json.loads(done.read_text()) if done.exists() else {}
+        if kept.get("model_version") != version:   # none yet, or computed by another model version
             s = run_trial(load_scenario("gastric-cldn18-iv", {"dose": float(dose)}), args.patients, seed=seed,
                           workers=args.workers).summary
-            row = {"param_dose": float(dose), "cohort_enrolled": s["n_enrolled"], "cohort_orr": s["orr"],
-                   "cohort_low95": s["orr_ci95"][0], "cohort_high95": s["orr_ci95"][1]}
+            kept = {"param_dose": float(dose), "cohort_enrolled": s["n_enrolled"], "cohort_orr": s["orr"],
+                    "cohort_low95": s["orr_ci95"][0], "cohort_high95": s["orr_ci95"][1], "model_version": version}
             tmp = done.with_suffix(".part")
-            tmp.write_text(json.dumps(row))
+            tmp.write_text(json.dumps(kept))
             tmp.replace(done)
-        rows.append(json.loads(done.read_text()))
+        rows.append({k: v for k, v in kept.items() if k != "model_version"})
     return pd.DataFrame(rows)
 
 
