@@ -49,6 +49,24 @@ def test_patients_differ_in_expansion_and_it_shows_in_their_blood_peak():
     assert p.expansion_rate_per_day.corr(np.log(p.cart_peak), method="spearman") > 0.8
 
 
+def test_dose_cohorts_of_the_same_patients_shrink_more_at_a_higher_clinical_dose():
+    """The issue's dose lever as a dose-escalation trial reads it: the same screened patients treated
+    at 1e8 and at 1e9 cells; their lesions shrink more at 1e9 (paired, one-sided Wilcoxon) and more
+    of them respond. Killing that saturates after a few arrivals makes every dose alike."""
+    from scipy.stats import wilcoxon
+
+    cohorts = {}
+    for dose in (1e8, 1e9):
+        trial = run_trial(load_scenario("gastric-cldn18-iv", {"width": 60, "height": 60, "days": 56, "dose": dose}),
+                          40, seed=1, workers=2, progress=False)
+        cohorts[dose] = trial
+    low, high = (cohorts[d].patients.set_index("patient") for d in (1e8, 1e9))
+    treated = low.index[low.eligible]
+    assert len(treated) >= 15 and high.eligible.equals(low.eligible)
+    assert wilcoxon(high.best_pct_change[treated], low.best_pct_change[treated], alternative="less").pvalue < 0.01
+    assert cohorts[1e9].summary["orr"] > cohorts[1e8].summary["orr"]
+
+
 def test_trial_identical_for_one_and_two_workers():
     scenario = load_scenario("hcc-gpc3-hai", SMALL)
     one = run_trial(scenario, 8, seed=5, workers=1, progress=False)
