@@ -72,8 +72,8 @@ class CARTScenario(Parameters, Scenario):
 
     @property
     def share_left_by_surgery(self) -> float:
-        """Share of the lesion, of the tumour burden and of the suppressive myeloid cells the tumour
-        raises that is left after debulking (0..1): 1 - ``debulking_fraction``."""
+        """Share of the lesion and of the tumour burden left after debulking (0..1): 1 - ``debulking_fraction``.
+        Derived, not a parameter: set ``debulking_fraction``."""
         return 1 - self.debulking_fraction
 
     def params(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from scipy.stats import wilcoxon
 from statsmodels.stats.proportion import proportion_confint
 
 from sim import load_scenario, run
@@ -50,11 +51,9 @@ def test_patients_differ_in_expansion_and_it_shows_in_their_blood_peak():
 
 
 def test_dose_cohorts_of_the_same_patients_shrink_more_at_a_higher_clinical_dose():
-    """The issue's dose lever as a dose-escalation trial reads it: the same screened patients treated
-    at 1e8 and at 1e9 cells; their lesions shrink more at 1e9 (paired, one-sided Wilcoxon) and more
-    of them respond. Killing that saturates after a few arrivals makes every dose alike."""
-    from scipy.stats import wilcoxon
-
+    """Dose as a dose-escalation trial reads it (issue 15, Biology v2): the same screened patients
+    treated at 1e8 and at 1e9 cells; their lesions shrink more at 1e9 (paired, one-sided Wilcoxon)
+    and more of them respond. Killing that saturates after a few arrivals makes every dose alike."""
     cohorts = {}
     for dose in (1e8, 1e9):
         trial = run_trial(load_scenario("gastric-cldn18-iv", {"width": 60, "height": 60, "days": 56, "dose": dose}),
