@@ -285,3 +285,30 @@ def test_severe_toxicity_counts_lost_normal_tissue_unless_the_target_tolerates_i
                             "dor_days": [56.0, None, None]})
     assert outcome_summary(treated, load_scenario("egfr-iv"))["severe_toxicity_rate"] == pytest.approx(2 / 3, abs=1e-4)
     assert outcome_summary(treated, load_scenario("ball-cd19-iv"))["severe_toxicity_rate"] == 0.0
+
+
+def test_response_traits_finds_the_trait_that_decides_response(monkeypatch):
+    """experiments/response_traits.py: in a synthetic trial where only suppression decides response, the
+    regression gives suppression a large negative log-odds per sd and every other trait about none."""
+    import importlib.util
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "experiments"
+    monkeypatch.syspath_prepend(str(folder))
+    spec = importlib.util.spec_from_file_location("response_traits", folder / "response_traits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    n = 400
+    patients = pd.DataFrame({
+        "eligible": np.r_[np.ones(n, bool), np.zeros(20, bool)],
+        "suppression": rng.beta(5, 5, n + 20), "tcell_fitness": rng.beta(8.5, 1.5, n + 20),
+        "antigen_negative_fraction": rng.uniform(0, 0.4, n + 20), "antigen_density_scale": rng.lognormal(0, 0.4, n + 20),
+        "tumor_burden_cm3": rng.lognormal(3.5, 0.5, n + 20), "expansion_rate_per_day": rng.lognormal(-0.6, 0.2, n + 20),
+        "stroma_scale": rng.lognormal(0, 0.3, n + 20), "lesion_diameter_mm": rng.lognormal(3.3, 0.3, n + 20)})
+    z = (patients.suppression - 0.5) / 0.15
+    patients["best_response"] = np.where(rng.random(n + 20) < 1 / (1 + np.exp(3 * z)), "PR", "SD")
+    rows = pd.DataFrame(module.traits_of_response("synthetic", patients)).set_index("trait")
+    assert rows.treated.iloc[0] == n
+    assert rows.loc["suppression", "log_odds_per_sd"] < -2 and rows.loc["suppression", "p"] < 1e-6
+    assert rows.drop("suppression").log_odds_per_sd.abs().max() < 0.6, rows.log_odds_per_sd
