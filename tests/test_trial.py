@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import wilcoxon
 from statsmodels.stats.proportion import proportion_confint
 
+from conftest import experiment_module
 from sim import load_scenario, run
 from sim.model import CARTModel
 from sim.scenario import preset_files
@@ -287,17 +288,10 @@ def test_severe_toxicity_counts_lost_normal_tissue_unless_the_target_tolerates_i
     assert outcome_summary(treated, load_scenario("ball-cd19-iv"))["severe_toxicity_rate"] == 0.0
 
 
-def test_response_traits_finds_the_trait_that_decides_response(monkeypatch):
+def test_response_traits_finds_the_trait_that_decides_response():
     """experiments/response_traits.py: in a synthetic trial where only suppression decides response, the
     regression gives suppression a large negative log-odds per sd and every other trait about none."""
-    import importlib.util
-    from pathlib import Path
-
-    folder = Path(__file__).parents[1] / "experiments"
-    monkeypatch.syspath_prepend(str(folder))
-    spec = importlib.util.spec_from_file_location("response_traits", folder / "response_traits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = experiment_module("response_traits")
     rng = np.random.default_rng(0)
     n = 400
     patients = pd.DataFrame({

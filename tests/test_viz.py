@@ -7,26 +7,17 @@ for KaTeX, which solara-assets does not ship, on every load). Skipped only where
 installed (.ci/run installs Debian's package).
 """
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 
+from conftest import experiment_module
 from sim.viz.browser import CHROMIUM, choose, chromium, hours_shown, open_app, serve_app, type_in
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
 
-def _lessons():
-    """experiments/lessons.py, where the lessons' seeds are chosen (the figures of docs/lessons are drawn there)."""
-    spec = importlib.util.spec_from_file_location("lessons", Path(__file__).parents[1] / "experiments" / "lessons.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-LESSON4_SEED = _lessons().RESPONDER_SEED
+LESSON4_SEED = experiment_module("lessons").RESPONDER_SEED
 """Lesson 4's patient (docs/lessons/4-pseudo-progression.md): one who responds; the app's default (42) does not."""
 
 
