@@ -21,6 +21,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from sim import load_scenario
+from sim.imaging import OBJECTIVE_RESPONSE
 from sim.trial import run_trial
 
 DEFAULT_SEED = 2026
@@ -46,7 +47,7 @@ def traits_of_response(preset: str, patients: pd.DataFrame) -> list[dict]:
     and 95% CI, with the trial's size and ORR."""
     treated = patients[patients.eligible].copy()
     treated["log_burden"] = np.log(treated.tumor_burden_cm3)
-    responded = treated.best_response.isin(["CR", "PR"]).astype(int)
+    responded = treated.best_response.isin(OBJECTIVE_RESPONSE).astype(int)
     x = treated[TRAITS]
     fit = sm.Logit(responded, sm.add_constant((x - x.mean()) / x.std())).fit(disp=0)
     ci = fit.conf_int()

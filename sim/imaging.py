@@ -41,6 +41,8 @@ from scipy import ndimage
 from scipy.spatial.distance import pdist
 
 CR, PR, SD, PD, NE = "CR", "PR", "SD", "PD", "NE"
+OBJECTIVE_RESPONSE = (CR, PR)
+"""Best responses counted as objective responses (the ORR's numerator)."""
 _RANK = {CR: 0, PR: 1, SD: 2, PD: 3}
 
 

@@ -48,6 +48,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from sim import guard, outdir, plausibility
+from sim.imaging import OBJECTIVE_RESPONSE
 from sim.presets import read_toml
 from sim.scenario import CARTScenario, ScenarioError, coerce, load_scenario
 
@@ -303,7 +304,7 @@ def run_one(index: int, replicate: int, params: dict[str, Any], varied: list[str
     # None (e.g. no response_day without a response) is stored as NaN, so every part has the same column types
     row.update({k: float("nan") if v is None else v for k, v in summary.items()
                 if k not in row and not isinstance(v, list | dict)})
-    row["responded"] = int(summary["best_response"] in ("CR", "PR"))
+    row["responded"] = int(summary["best_response"] in OBJECTIVE_RESPONSE)
     row["model_version"] = model_version()
     return row
 

@@ -50,6 +50,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 from tqdm import tqdm
 
 from sim import guard, survival, tables
+from sim.imaging import OBJECTIVE_RESPONSE
 from sim.scenario import CARTScenario, ScenarioError
 from sim.sweep import process_pool, stop_pool
 from sim.toxicity import severe_off_tumour
@@ -394,7 +395,7 @@ def compare(experimental: pd.DataFrame, control: pd.DataFrame) -> dict:
     n1, n2 = len(experimental), len(control)
     difference, ci = None, [None, None]
     if n1 and n2:
-        r1, r2 = (int(t.best_response.isin(["CR", "PR"]).sum()) for t in (experimental, control))
+        r1, r2 = (int(t.best_response.isin(OBJECTIVE_RESPONSE).sum()) for t in (experimental, control))
         difference = round(r1 / n1 - r2 / n2, 4)
         low, high = confint_proportions_2indep(r1, n1, r2, n2, method="newcomb", compare="diff")
         ci = [round(float(low), 4), round(float(high), 4)]
