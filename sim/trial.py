@@ -11,8 +11,9 @@ population distributions (``seeds/targets.toml``, trial columns):
   antigen-negative clone of ``negative_clone_share`` of the tumour cells (CD19- or
   BCMA-negative relapse);
 * antigen density scale ~ lognormal(0, ``density_patient_sigma``);
-* suppression ~ Beta around the scenario's value (concentration 10); stroma scale ~
-  lognormal(0, 0.3); CAR-T product fitness ~ Beta(mean 0.85, concentration 10);
+* suppression ~ Beta around the scenario's value (concentration
+  ``SUPPRESSION_CONCENTRATION``); stroma scale ~ lognormal(0, 0.3); CAR-T product
+  fitness ~ Beta(mean 0.85, concentration 10);
 * lesion diameter ~ lognormal around the scenario's (sd 0.3), burden ~ lognormal
   around the scenario's (sd 0.5);
 * blood expansion rate ~ lognormal around the scenario's (sd ``EXPANSION_SIGMA``):
@@ -64,6 +65,13 @@ EXPANSION_SIGMA = 0.3
 rate after lymphodepletion (0.4/day for 10 days) the middle 95% of patients' expansion
 peaks span about 150-fold, the spread of CAR-T Cmax between patients in the
 tisagenlecleucel kinetics (Mueller et al., Blood 2017; approx.)."""
+SUPPRESSION_CONCENTRATION = 4.0
+"""Concentration of the Beta distribution of a patient's suppression around the scenario's
+value (standard deviation about 0.22 at a mean of 0.5). Measured suppressive cell levels
+vary between patients of one tumour type by 0.4-1.0 of their mean: circulating MDSC in
+gastric cancer (Sun et al., World J Gastroenterol 2012) and tumour-associated macrophage
+density in gastric cancer (Ishigami et al., Anticancer Res 2003); a concentration of 4
+gives a coefficient of variation of 0.45 at the solid-tumour presets' 0.5, inside that range."""
 
 
 @dataclass
@@ -93,7 +101,8 @@ def sample_patients(scenario: CARTScenario, n: int, seed: int) -> list[dict]:
         if negative_clone:
             positive_fraction *= 1 - target["negative_clone_share"]
         s = scenario.suppression
-        suppression = float(rng.beta(max(s, 0.01) * 10, max(1 - s, 0.01) * 10))
+        k = SUPPRESSION_CONCENTRATION
+        suppression = float(rng.beta(max(s, 0.01) * k, max(1 - s, 0.01) * k))
         patients.append({
             "patient": i,
             "seed": int(child.generate_state(1, dtype=np.uint64)[0] >> 1),
