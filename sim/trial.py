@@ -67,11 +67,13 @@ peaks span about 150-fold, the spread of CAR-T Cmax between patients in the
 tisagenlecleucel kinetics (Mueller et al., Blood 2017; approx.)."""
 SUPPRESSION_CONCENTRATION = 4.0
 """Concentration of the Beta distribution of a patient's suppression around the scenario's
-value (standard deviation about 0.22 at a mean of 0.5). Measured suppressive cell levels
-vary between patients of one tumour type by 0.4-1.0 of their mean: circulating MDSC in
-gastric cancer (Sun et al., World J Gastroenterol 2012) and tumour-associated macrophage
-density in gastric cancer (Ishigami et al., Anticancer Res 2003); a concentration of 4
-gives a coefficient of variation of 0.45 at the solid-tumour presets' 0.5, inside that range."""
+value: standard deviation about 0.22, a coefficient of variation of 0.45, at the
+solid-tumour presets' 0.5. Measured suppressive cells vary between patients of one tumour
+type by 0.4-1.0 of their mean: circulating CD33+HLA-DR- MDSC in colorectal cancer
+1.89 +- 0.75% (0.40; Sun et al., World J Gastroenterol 2012;18:3303), CD163+
+tumour-associated macrophages 0.5-1.07 across solid tumours (Jung et al., J Pathol Transl
+Med 2015;49:318); CD68+ macrophages in gastric cancer nests span 0-621 per field around a
+mean of 187 (Ishigami et al., Anticancer Res 2003)."""
 
 
 @dataclass
