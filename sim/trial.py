@@ -11,8 +11,8 @@ population distributions (``seeds/targets.toml``, trial columns):
   antigen-negative clone of ``negative_clone_share`` of the tumour cells (CD19- or
   BCMA-negative relapse);
 * antigen density scale ~ lognormal(0, ``density_patient_sigma``);
-* suppression ~ Beta around the scenario's value (concentration
-  ``SUPPRESSION_CONCENTRATION``); stroma scale ~ lognormal(0, 0.3); CAR-T product
+* suppression ~ Beta around the scenario's value with a coefficient of variation of
+  ``SUPPRESSION_CV`` (:func:`suppression_concentration`); stroma scale ~ lognormal(0, 0.3); CAR-T product
   fitness ~ Beta(mean 0.85, concentration 10);
 * lesion diameter ~ lognormal around the scenario's (sd 0.3), burden ~ lognormal
   around the scenario's (sd 0.5);
@@ -65,15 +65,27 @@ EXPANSION_SIGMA = 0.3
 rate after lymphodepletion (0.4/day for 10 days) the middle 95% of patients' expansion
 peaks span about 150-fold, the spread of CAR-T Cmax between patients in the
 tisagenlecleucel kinetics (Mueller et al., Blood 2017; approx.)."""
-SUPPRESSION_CONCENTRATION = 4.0
-"""Concentration of the Beta distribution of a patient's suppression around the scenario's
-value: standard deviation about 0.22, a coefficient of variation of 0.45, at the
-solid-tumour presets' 0.5. Measured suppressive cells vary between patients of one tumour
-type by 0.4-1.0 of their mean: circulating CD33+HLA-DR- MDSC in colorectal cancer
-1.89 +- 0.75% (0.40; Sun et al., World J Gastroenterol 2012;18:3303), CD163+
-tumour-associated macrophages 0.5-1.07 across solid tumours (Jung et al., J Pathol Transl
-Med 2015;49:318); CD68+ macrophages in gastric cancer nests span 0-621 per field around a
-mean of 187 (Ishigami et al., Anticancer Res 2003)."""
+SUPPRESSION_CV = 0.2 ** 0.5
+"""Coefficient of variation (0.447) of a patient's suppression around the scenario's value
+(a Beta distribution; see :func:`suppression_concentration`). Measured suppressive cells
+vary between patients of one tumour type by 0.4-1.0 of their mean: circulating
+CD33+HLA-DR- MDSC in colorectal cancer 1.89 +- 0.75% (0.40; Sun et al., World J
+Gastroenterol 2012;18:3303), CD163+ tumour-associated macrophages 0.5-1.07 across solid
+tumours (Jung et al., J Pathol Transl Med 2015;49:318); CD68+ macrophages in gastric cancer
+nests span 0-621 per field around a mean of 187 (Ishigami et al., Anticancer Res 2003).
+0.447 is the low end of that range: a Beta concentration of exactly 4 at the solid-tumour
+presets' 0.5."""
+
+
+def suppression_concentration(centre: float) -> float:
+    """Concentration of the Beta distribution of patients' suppression around ``centre``
+    (0-1): the one that gives a coefficient of variation of ``SUPPRESSION_CV``, so a
+    marrow preset's 0.1 varies between patients as much, relative to its mean, as a solid
+    tumour's 0.5 (concentration 44 at 0.1, 4 at 0.5). A fixed coefficient of variation
+    needs a U-shaped Beta above 0.5 and none exists above 0.83, so above 0.5 the
+    concentration stays at its value at 0.5."""
+    m = min(max(centre, 0.01), 0.5)
+    return (1 - m) / (m * SUPPRESSION_CV ** 2) - 1
 
 
 @dataclass
@@ -103,7 +115,7 @@ def sample_patients(scenario: CARTScenario, n: int, seed: int) -> list[dict]:
         if negative_clone:
             positive_fraction *= 1 - target["negative_clone_share"]
         s = scenario.suppression
-        k = SUPPRESSION_CONCENTRATION
+        k = suppression_concentration(s)
         suppression = float(rng.beta(max(s, 0.01) * k, max(1 - s, 0.01) * k))
         patients.append({
             "patient": i,

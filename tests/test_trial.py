@@ -51,18 +51,19 @@ def test_patients_differ_in_expansion_and_it_shows_in_their_blood_peak():
     assert p.expansion_rate_per_day.corr(np.log(p.cart_peak), method="spearman") > 0.8
 
 
-@pytest.mark.parametrize("centre", [0.1, 0.5, 0.8])
+@pytest.mark.parametrize("centre", [0.1, 0.3, 0.5, 0.8])
 def test_patients_suppression_varies_as_measured_between_patients(centre):
-    """Patients' suppression centres on the scenario's value and, at the solid-tumour value
-    0.5, varies by 0.4-1.0 of its mean between patients (measured MDSC and macrophage levels)."""
+    """Patients' suppression centres on the scenario's value and, up to 0.5 (the marrow
+    presets' 0.1 as the solid tumours' 0.5), varies by 0.4-1.0 of its mean between patients
+    (measured MDSC and macrophage levels); a fixed concentration gives 0.1 a CV of 1.3."""
     from sim.scenario import CARTScenario
     from sim.trial import sample_patients
 
     s = np.array([p["suppression"] for p in sample_patients(CARTScenario(suppression=centre), 600, seed=3)])
-    assert s.mean() == pytest.approx(centre, abs=0.03)
+    assert s.mean() == pytest.approx(centre, rel=0.1)
     assert ((s >= 0) & (s <= 1)).all()
-    if centre == 0.5:
-        assert 0.4 <= s.std() / s.mean() <= 1.0, s.std() / s.mean()
+    if centre <= 0.5:
+        assert 0.4 <= s.std() / s.mean() <= 0.55, s.std() / s.mean()
 
 
 def test_dose_cohorts_of_the_same_patients_shrink_more_at_a_higher_clinical_dose():
