@@ -307,17 +307,37 @@ def test_response_traits_finds_the_trait_that_decides_response():
     """experiments/response_traits.py: in a synthetic trial where only suppression decides response, the
     regression gives suppression a large negative log-odds per sd and every other trait about none."""
     module = experiment_module("response_traits")
-    rng = np.random.default_rng(0)
     n = 400
-    patients = pd.DataFrame({
+    patients = synthetic_trial_population(n)
+    z = (patients.suppression - 0.5) / 0.15
+    patients["best_response"] = np.where(np.random.default_rng(1).random(n + 20) < 1 / (1 + np.exp(3 * z)), "PR", "SD")
+    rows = pd.DataFrame(module.traits_of_response("synthetic", patients)).set_index("trait")
+    assert rows.treated.iloc[0] == n
+    assert rows.loc["suppression", "log_odds_per_sd"] < -2 and rows.loc["suppression", "p"] < 1e-6
+    assert rows.drop("suppression").log_odds_per_sd.abs().max() < 0.6, rows.log_odds_per_sd
+
+
+def test_response_traits_gives_a_finite_size_when_one_trait_separates_responders():
+    """Response that is a step in suppression (quasi-separation, as in the session-13 trials): maximum
+    likelihood drifts to an unbounded coefficient; the Firth fit gives a finite, clearly negative one
+    whose 95% CI excludes 0, and leaves the other traits near 0."""
+    module = experiment_module("response_traits")
+    n = 120
+    patients = synthetic_trial_population(n)
+    patients["best_response"] = np.where(patients.suppression < 0.45, "PR", "SD")
+    rows = pd.DataFrame(module.traits_of_response("separated", patients)).set_index("trait")
+    s = rows.loc["suppression"]
+    assert np.isfinite([s.log_odds_per_sd, s.low95, s.high95]).all()
+    assert -40 < s.log_odds_per_sd < -3 and s.high95 < 0 and s.p < 1e-6, s
+    assert rows.drop("suppression").p.min() > 0.01, rows.p
+
+
+def synthetic_trial_population(n: int) -> pd.DataFrame:
+    """``n`` treated and 20 screened-out virtual patients with independent traits."""
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({
         "eligible": np.r_[np.ones(n, bool), np.zeros(20, bool)],
         "suppression": rng.beta(5, 5, n + 20), "tcell_fitness": rng.beta(8.5, 1.5, n + 20),
         "antigen_negative_fraction": rng.uniform(0, 0.4, n + 20), "antigen_density_scale": rng.lognormal(0, 0.4, n + 20),
         "tumor_burden_cm3": rng.lognormal(3.5, 0.5, n + 20), "expansion_rate_per_day": rng.lognormal(-0.6, 0.2, n + 20),
         "stroma_scale": rng.lognormal(0, 0.3, n + 20), "lesion_diameter_mm": rng.lognormal(3.3, 0.3, n + 20)})
-    z = (patients.suppression - 0.5) / 0.15
-    patients["best_response"] = np.where(rng.random(n + 20) < 1 / (1 + np.exp(3 * z)), "PR", "SD")
-    rows = pd.DataFrame(module.traits_of_response("synthetic", patients)).set_index("trait")
-    assert rows.treated.iloc[0] == n
-    assert rows.loc["suppression", "log_odds_per_sd"] < -2 and rows.loc["suppression", "p"] < 1e-6
-    assert rows.drop("suppression").log_odds_per_sd.abs().max() < 0.6, rows.log_odds_per_sd
