@@ -73,7 +73,7 @@ def draw(table: pd.DataFrame):
                     fmt="o", capsize=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(y, t.trait)
-        ax.set_xlabel("log-odds of response per sd (95% CI)")
+        ax.set_xlabel("log-odds of response per sd\n(Firth fit, profile-likelihood 95% CI)")
         ax.set_title(f"{preset}: {t.treated.iloc[0]} treated, ORR {100 * t.orr.iloc[0]:.0f}%", fontsize=10)
     axes[0][0].invert_yaxis()   # the panels share it: the first trait on top
     fig.tight_layout()
