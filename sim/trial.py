@@ -81,9 +81,9 @@ def suppression_concentration(centre: float) -> float:
     """Concentration of the Beta distribution of patients' suppression around ``centre``
     (0-1): the one that gives a coefficient of variation of ``SUPPRESSION_CV``, so a
     marrow preset's 0.1 varies between patients as much, relative to its mean, as a solid
-    tumour's 0.5 (concentration 44 at 0.1, 4 at 0.5). A fixed coefficient of variation
-    needs a U-shaped Beta above 0.5 and none exists above 0.83, so above 0.5 the
-    concentration stays at its value at 0.5."""
+    tumour's 0.5 (concentration 44 at 0.1, 4 at 0.5). Above 0.5 a fixed coefficient of
+    variation needs ever flatter, then J-shaped Betas (concentration 2.3 at 0.6, 0.25 at
+    0.8) and none exists beyond 0.83, so there the concentration stays at its value at 0.5."""
     m = min(max(centre, 0.01), 0.5)
     return (1 - m) / (m * SUPPRESSION_CV ** 2) - 1
 
