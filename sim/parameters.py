@@ -172,7 +172,10 @@ class Parameters:
     chemotaxis_bias: Annotated[float, _P("0..1", "share of moves that go up the chemokine gradient", low=0, high=1)] = 0.1
     divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to a cell entering the lesion", low=0, high=40)] = 10
     division_probability: Annotated[float, _P("per kill", "chance of dividing after a kill (before suppression)",
-                                              low=0, high=1)] = 0.5
+                                              low=0, high=1,
+                                              source="calibrated with the solid sites' homing_per_day (docs/calibration.md, session 15); "
+                                                     "a cytotoxic T cell kills about 2-16 cells a day (Halle et al. 2016) "
+                                                     "and a stimulated T cell divides about every 6-12 h (approx.)")] = 1.0
     serial_killing_h: Annotated[float, _P("h", "hours of engagement after which a CAR-T cell is exhausted (its serial-killing budget; shorter under suppression)",
                                           low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 96.0
     effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 7.0
