@@ -54,6 +54,15 @@ def test_a_cars_serial_killing_is_finite_and_suppression_shortens_it():
     assert all(s < f for s, (f, _) in zip(suppressed, free))
 
 
+def test_product_fitness_sets_expansion_not_killing():
+    """Fitness is how well a product's cells divide on antigen (Fraietta et al. 2018), not how hard each kills."""
+    for seed in (1, 2, 3):
+        assert lone_cell_kills(tcell_fitness=0.3, seed=seed) == lone_cell_kills(tcell_fitness=1.0, seed=seed)
+    born = {fitness: sum(run(CARTScenario(**SMALL, days=21, tcell_fitness=fitness, seed=seed)).model.tcells_born
+                         for seed in (1, 2, 3)) for fitness in (0.3, 1.0)}
+    assert born[0.3] < 0.5 * born[1.0], born
+
+
 def test_pool_expansion_follows_antigen_where_plentiful_and_dose_where_scarce():
     s = CARTScenario(lymphodepletion=True)
 
