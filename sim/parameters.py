@@ -166,13 +166,20 @@ class Parameters:
                                          low=0.1, high=1000, source="Halle et al. 2016 (approx.): hits integrate over hours")] = 6.0
     bystander_kill_per_day: Annotated[float, _P("1/day", "death rate of any tumour cell in fully inflamed tissue, antigen or not (cytokine/Fas bystander killing)",
                                                 low=0, high=24, source="modelling assumption; calibrated on the CLDN18.2 trial (docs/calibration.md)")] = 3.0
-    tcell_fitness: Annotated[float, _P("0..1", "product quality: multiplies killing and proliferation", low=0, high=1)] = 1.0
+    tcell_fitness: Annotated[float, _P("0..1", "product fitness: multiplies the chance of dividing after a kill, not the kill itself",
+                                       low=0, high=1,
+                                       source="responders' products are memory-like and expand more, non-responders' effector-like, "
+                                              "exhausted, apoptotic (Fraietta et al., Nat Med 2018); failures show attenuated expansion "
+                                              "or rapid attrition, not weaker killing (Finney et al., JCI 2019)")] = 1.0
     tcell_speed_um_per_min: Annotated[float, _P("um/min", "CAR-T motility in stroma-free tissue", low=0, high=30,
                                                 source="Salmon et al., JCI 2012 (REFERENCE.md): 2-10 um/min")] = 2.0
     chemotaxis_bias: Annotated[float, _P("0..1", "share of moves that go up the chemokine gradient", low=0, high=1)] = 0.1
     divisions_max: Annotated[int, _P("divisions", "antigen-driven divisions left to a cell entering the lesion", low=0, high=40)] = 10
     division_probability: Annotated[float, _P("per kill", "chance of dividing after a kill (before suppression)",
-                                              low=0, high=1)] = 0.5
+                                              low=0, high=1,
+                                              source="calibrated with the solid sites' homing_per_day (docs/calibration.md, sessions 15-16); "
+                                                     "a cytotoxic T cell kills about 2-16 cells a day (Halle et al. 2016) "
+                                                     "and a stimulated T cell divides about every 6-12 h (approx.)")] = 0.8
     serial_killing_h: Annotated[float, _P("h", "hours of engagement after which a CAR-T cell is exhausted (its serial-killing budget; shorter under suppression)",
                                           low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 96.0
     effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 7.0

@@ -66,7 +66,7 @@ class CARTCell(CellAgent):
         The target is the cell with the most antigen among the one under this cell and
         its 8 neighbours (tumour or normal: on-target, off-tumour), if its density A
         reaches ``activation_threshold``. One engaged hour delivers a hit with
-        probability ``hit_probability_max * A^h / (A^h + K^h) * (1 - inhibition) * tcell_fitness``
+        probability ``hit_probability_max * A^h / (A^h + K^h) * (1 - inhibition)``
         (``hill_coefficient`` h, ``car_affinity`` K, inhibition from
         :attr:`sim.microenv.Fields.inhibition`); hits add up in the target, which dies at
         ``hits_to_kill`` (``Tissue.hit``), so several CAR-T cells can share one kill.
@@ -74,7 +74,9 @@ class CARTCell(CellAgent):
         budget, times the CAR signal A^h / (A^h + K^h) and (1 + inhibition): at 1 the
         cell is exhausted, whether its targets were tumour or normal cells. A target that is not hit loses
         ``trogocytosis_loss`` of its antigen (trogocytosis, down-regulation). A kill
-        may trigger a division (``divide``).
+        triggers a division (``divide``) with probability
+        ``division_probability * (1 - inhibition) * tcell_fitness``: the product's fitness sets how
+        well its cells expand on antigen, not how hard each one kills (Fraietta et al. 2018).
         """
         m = self.model
         s = m.scenario
@@ -93,7 +95,7 @@ class CARTCell(CellAgent):
         a_h = float(best) ** s.hill_coefficient
         signal = a_h / (a_h + m.affinity_h)
         self.exhaustion += m.exhaustion_per_h * signal * (1 + inhibition)
-        p_hit = s.hit_probability_max * signal * (1 - inhibition) * s.tcell_fitness
+        p_hit = s.hit_probability_max * signal * (1 - inhibition)
         if self.random.random() < p_hit:
             if m.hit(tx, ty):
                 self.kills += 1

@@ -54,6 +54,15 @@ def test_a_cars_serial_killing_is_finite_and_suppression_shortens_it():
     assert all(s < f for s, (f, _) in zip(suppressed, free))
 
 
+def test_product_fitness_sets_expansion_not_killing():
+    """Fitness is how well a product's cells divide on antigen (Fraietta et al. 2018), not how hard each kills."""
+    for seed in (1, 2, 3):
+        assert lone_cell_kills(tcell_fitness=0.3, seed=seed) == lone_cell_kills(tcell_fitness=1.0, seed=seed)
+    born = {fitness: sum(run(CARTScenario(**SMALL, days=21, tcell_fitness=fitness, seed=seed)).model.tcells_born
+                         for seed in (1, 2, 3)) for fitness in (0.3, 1.0)}
+    assert born[0.3] < 0.5 * born[1.0], born
+
+
 def test_pool_expansion_follows_antigen_where_plentiful_and_dose_where_scarce():
     s = CARTScenario(lymphodepletion=True)
 
@@ -89,6 +98,20 @@ def test_blood_car_t_persist_in_remission_with_the_memory_decay():
     blood = r.timeseries.set_index("day").cart_blood.loc[90:150]
     half_life = np.log(2) / -np.polyfit(blood.index, np.log(blood.to_numpy()), 1)[0]
     assert 120 <= half_life <= 400, half_life
+
+
+def test_a_few_percent_of_an_intravenous_dose_reaches_a_solid_lesion():
+    """REFERENCE.md: well under 1-few % of an intravenous dose reaches a solid tumour (imaging of
+    labelled cells); marrow disease, which blood cells circulate through, draws a larger share."""
+    def homed_by_day_3(**params):
+        model = CARTModel(CARTScenario(**SMALL, **params))
+        for _ in range(72):
+            model.step()
+        return model.blood.exited / model.blood.infused
+
+    for preset_site in ("stomach", "soft_tissue", "liver"):
+        assert homed_by_day_3(site=preset_site) < 0.05, preset_site
+    assert homed_by_day_3(target="CD19", site="bone_marrow") > 2 * homed_by_day_3()
 
 
 def test_cd19_expands_far_more_than_a_gastric_lesion():
