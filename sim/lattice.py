@@ -10,7 +10,6 @@ Mesa's own grid.
 
 from __future__ import annotations
 
-import numpy as np
 from mesa.discrete_space import OrthogonalMooreGrid
 
 from sim.tissue import MOORE_OFFSETS
@@ -31,33 +30,3 @@ class LatticeGrid(OrthogonalMooreGrid):
                 ni, nj = i + di, j + dj
                 if 0 <= ni < width and 0 <= nj < height:
                     links[di, dj] = cells[ni, nj]
-
-
-class Reach(dict):
-    """Per grid cell, built on first use: what a CAR-T cell there reaches.
-
-    ``reach[cell]`` is ``(flat, coordinates)``: the flat lattice indices (x * height + y) and
-    the coordinates of the cell's own site followed by its Moore neighbours in Mesa's order
-    (the sites whose antigen a CAR-T cell there can engage, :meth:`sim.tcells.CARTCell.engage`).
-    Built lazily because CAR-T cells visit a small part of a large lattice.
-    """
-
-    def __init__(self, height: int):
-        super().__init__()
-        self.height = height
-
-    def __missing__(self, cell):
-        coordinates = [cell.coordinate, *(c.coordinate for c in cell.connections.values())]
-        entry = (np.array([x * self.height + y for x, y in coordinates]), coordinates)
-        self[cell] = entry
-        return entry
-
-
-class Moore(dict):
-    """Per grid cell, built on first use: its 8 Moore neighbours as a list indexed like
-    ``sim.tissue.MOORE_OFFSETS`` (None beyond the lattice edge), for :meth:`sim.tcells.CARTCell.move`."""
-
-    def __missing__(self, cell):
-        entry = [cell.connections.get(offset) for offset in MOORE_OFFSETS]
-        self[cell] = entry
-        return entry

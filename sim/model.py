@@ -39,7 +39,7 @@ from tqdm import tqdm
 from sim import imaging, schedule, survival, tables
 from sim.delivery import Delivery
 from sim.imaging import Scan
-from sim.lattice import LatticeGrid, Moore, Reach
+from sim.lattice import LatticeGrid
 from sim.microenv import SITE_UM, Fields, circulating_myeloid
 from sim.guard import check_memory
 from sim.scenario import CARTScenario, ScenarioError, coerce
@@ -80,11 +80,6 @@ class CARTModel(Model):
         self.dt_h = 1.0
         self.grid = LatticeGrid((s.width, s.height), torus=False, capacity=1, random=self.random)
         self.tissue = Tissue(self.grid, s, self.rng)
-        self.reach = Reach(s.height)
-        self.moore = Moore()
-        self.antigen_flat = self.tissue.antigen.reshape(-1)
-        """The antigen layer as a flat view (``Reach`` indexes it); the layer is only ever updated in place."""
-        assert np.shares_memory(self.antigen_flat, self.tissue.antigen)
         self.tissue.debulk(s.debulking_fraction)
         self.fields = Fields(self.grid, s)
         self.fields.settle(self.tissue)

@@ -49,12 +49,12 @@ class CARTCell(CellAgent):
         """One hour of a CAR-T cell's life (see the class docstring)."""
         m = self.model
         self.age_h += 1
-        if m.random.random() < m.death_probability[self.phenotype]:
+        if self.random.random() < m.death_probability[self.phenotype]:
             self.die()
             return
         if self.phenotype != Phenotype.EXHAUSTED and self.engage():
             return
-        if self.phenotype == Phenotype.EFFECTOR and m.random.random() < m.memory_probability:
+        if self.phenotype == Phenotype.EFFECTOR and self.random.random() < m.memory_probability:
             self.phenotype = Phenotype.MEMORY
         if self.phenotype != Phenotype.MEMORY:
             self.move()
@@ -80,40 +80,41 @@ class CARTCell(CellAgent):
         """
         m = self.model
         s = m.scenario
-        cell = self._mesa_cell
-        reach, coordinates = m.reach[cell]
-        densities = m.antigen_flat.take(reach)
-        nearest_best = int(densities.argmax())  # the first maximum: this cell's own site wins ties, then Mesa's order
-        best = densities[nearest_best]
+        antigen = m.tissue.antigen
+        cell = self.cell
+        best, tx, ty = antigen[cell.coordinate], *cell.coordinate
+        for c in cell.connections.values():
+            a = antigen[c.coordinate]
+            if a > best:
+                best, (tx, ty) = a, c.coordinate
         if best < s.activation_threshold:
             return False
-        tx, ty = coordinates[nearest_best]
-        inhibition = m.fields.inhibition.item(cell.coordinate)
+        inhibition = float(m.fields.inhibition[cell.coordinate])
         self.phenotype = Phenotype.EFFECTOR
         self.stimulations += 1
         a_h = float(best) ** s.hill_coefficient
         signal = a_h / (a_h + m.affinity_h)
         self.exhaustion += m.exhaustion_per_h * signal * (1 + inhibition)
         p_hit = s.hit_probability_max * signal * (1 - inhibition)
-        if m.random.random() < p_hit:
+        if self.random.random() < p_hit:
             if m.hit(tx, ty):
                 self.kills += 1
                 if self.divisions_left > 0 and \
-                        m.random.random() < s.division_probability * (1 - inhibition) * s.tcell_fitness:
+                        self.random.random() < s.division_probability * (1 - inhibition) * s.tcell_fitness:
                     self.divide()
         else:
-            m.tissue.antigen[tx, ty] *= 1 - s.trogocytosis_loss
+            antigen[tx, ty] *= 1 - s.trogocytosis_loss
         if self.exhaustion >= 1:
             self.phenotype = Phenotype.EXHAUSTED
         return True
 
     def divide(self) -> None:
         """Antigen-driven division into a free neighbouring site (``divisions_max``)."""
-        free = [c for c in self._mesa_cell.connections.values() if c.empty]
+        free = [c for c in self.cell.connections.values() if c.is_empty]
         if not free:
             return
         self.divisions_left -= 1
-        CARTCell(self.model, self.model.random.choice(free), self.divisions_left, self.exhaustion)
+        CARTCell(self.model, self.random.choice(free), self.divisions_left, self.exhaustion)
         self.model.tcells_born += 1
 
     def move(self) -> None:
@@ -129,15 +130,15 @@ class CARTCell(CellAgent):
         m = self.model
         uphill, blocked = m.fields.uphill, m.move_block
         bias = m.scenario.chemotaxis_bias
-        rand = m.random.random
-        start = cell = self._mesa_cell
-        moves = m.moves_per_step * (1 - m.fields.hindrance.item(cell.coordinate))
+        rand = self.random.random
+        start = cell = self.cell
+        moves = m.moves_per_step * (1 - float(m.fields.hindrance[cell.coordinate]))
         for _ in range(int(moves + rand())):
-            d = uphill.item(cell.coordinate) if rand() < bias else -1
+            d = int(uphill[cell.coordinate]) if rand() < bias else -1
             if d < 0:
                 d = int(rand() * 8)
-            target = m.moore[cell][d]
-            if target is None or (target is not start and not target.empty):
+            target = cell.connections.get(MOORE_OFFSETS[d])
+            if target is None or (target is not start and not target.is_empty):
                 continue
             if target.coordinate in blocked and rand() < blocked[target.coordinate]:
                 continue
