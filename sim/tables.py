@@ -45,6 +45,12 @@ def normal_expression(target: str, site: str) -> float:
     return float(targets()[target]["normal_expression"].get(site, 0.0))
 
 
+def normal_carrier_share(target: str, site: str) -> float:
+    """Share of the normal cells of ``site``'s organ that carry the target (1 where the target's
+    ``normal_carrier_share`` does not list the organ: every normal cell of it)."""
+    return float(targets()[target].get("normal_carrier_share", {}).get(site, 1.0))
+
+
 def products() -> dict[str, dict]:
     """CAR-T product designs: expansion, persistence and resistance to suppression."""
     return _table("products")

@@ -135,7 +135,11 @@ class Tissue:
         self.antigen_setpoint[:] = np.where(self.tumor & ~negative, density, 0.0)
         self.lineage[:] = np.where(self.tumor, np.where(negative, NEGATIVE_FOUNDER, POSITIVE_FOUNDER), 0)
         normal_level = tables.normal_expression(s.target, s.site) * np.exp(0.2 * noise)
-        self.antigen_setpoint[self.normal] = normal_level[self.normal]
+        carriers = self.normal
+        share = tables.normal_carrier_share(s.target, s.site)
+        if share < 1:  # one lineage of the organ's cells carries it (B cells among marrow cells); no draw otherwise
+            carriers = self.normal & (rng.random(self.shape) < share)
+        self.antigen_setpoint[carriers] = normal_level[carriers]
         self.antigen[:] = self.antigen_setpoint
 
     def debulk(self, fraction: float) -> int:

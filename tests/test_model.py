@@ -111,6 +111,18 @@ def test_normal_tissue_carries_the_target_only_in_organs_that_express_it():
     assert egfr.summary["normal_cells_killed_fraction"] > 0.05
 
 
+def test_only_one_lineage_of_marrow_cells_carries_a_haematologic_target():
+    """B cells are about a tenth of marrow cells and plasma cells about 1% (seeds/targets.toml
+    normal_carrier_share); an organ without a share listed has every normal cell carry its target."""
+    def carrier_share(**params):
+        tissue = CARTModel(width=60, height=60, seed=3, **params).tissue
+        return np.count_nonzero(tissue.normal & (tissue.antigen_setpoint > 0)) / np.count_nonzero(tissue.normal)
+
+    assert 0.07 < carrier_share(target="CD19", site="bone_marrow") < 0.13
+    assert carrier_share(target="BCMA", site="bone_marrow") < 0.03
+    assert carrier_share(target="EGFR", site="stomach") == 1.0
+
+
 def test_same_seed_same_result_different_seed_different_trajectory():
     a, b = run(**SMALL, days=21, seed=7), run(**SMALL, days=21, seed=7)
     c = run(**SMALL, days=21, seed=8)
