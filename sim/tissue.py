@@ -94,7 +94,9 @@ class Tissue:
         disease has no lesion: the disk's number of tumour cells is scattered over the
         whole section among normal marrow cells. Site data set
         stroma (times ``stroma_scale``), vessels and tumour density; target data set
-        the antigen (times ``antigen_density_scale``).
+        the antigen (times ``antigen_density_scale``) and which normal cells carry it: the
+        organ's ``normal_expression`` on a ``normal_carrier_share`` of its normal cells (B cells,
+        about a tenth of marrow cells, for CD19; every normal cell where no share is listed).
         """
         s, site, rng = self.scenario, self.site, self.rng
         w, h = self.shape
