@@ -37,10 +37,12 @@ F / (F + ``ifn_half_saturation``); edema has a half-saturation of its own:
   inflammation (``EDEMA_RISE_H``) and resolves with ``edema_half_life_days`` (5 days: about
   two weeks to fall below the scan's threshold).
 
-Besides the recruited ``myeloid`` state, some organs hold macrophages of their own in and
-around any lesion (the site's ``resident_myeloid``: Kupffer cells in the liver, microglia
-in the brain). They are there in every patient, whatever the lesion's stroma, so their
-brake is not scaled by the patient's suppressiveness.
+Besides the recruited ``myeloid`` state, some organs hold suppressive cells of their own in
+and around any lesion (the site's ``resident_myeloid``: Kupffer cells in the liver, microglia
+in the brain, regulatory T cells and myeloid suppressors in marrow). They are there in every
+patient, whatever the lesion's stroma, so their brake is not scaled by the patient's
+suppressiveness. In the liver and brain they are the organ's and stay; in dispersed marrow
+disease the disease itself raises them and they fall with it (:attr:`Fields.resident`).
 
 From these, two arrays the CAR-T cells read: ``inhibition``, the share of killing
 and proliferation lost at a site, and ``hindrance``, the share of moves and entries
@@ -129,15 +131,32 @@ class Fields:
         Infusion is taken to follow recovery from surgery: the stress of the operation itself
         raises MDSCs for up to two weeks (Tang et al., Ann Surg Oncol 2021).
         """
-        self.resident_myeloid = float(tables.sites()[scenario.site]["resident_myeloid"])
-        """The organ's resident macrophages (Kupffer cells, microglia) at the lesion, 0..1 (``seeds/sites.toml``)."""
+        site = tables.sites()[scenario.site]
+        self.resident_myeloid = float(site["resident_myeloid"])
+        """The organ's resident suppressive cells at the untreated lesion, 0..1 (``seeds/sites.toml``)."""
+        self.resident_follows_disease = bool(site["dispersed"])
+        self.resident = np.full(1, self.resident_myeloid)
+        """Current level R of the organ's resident suppressive cells, 0..1.
+
+        Constant at ``resident_myeloid`` where they are the organ's own (Kupffer cells, microglia).
+        In dispersed marrow disease the blasts raise them: polymorphonuclear MDSCs and regulatory
+        T cells rise with the marrow's blasts in B-ALL and fall towards healthy levels in remission
+        (Salem et al., Sci Rep 2021); MDSCs rise with myeloma's burden (Gorgun et al., Blood 2013).
+        There R relaxes towards ``resident_myeloid`` x (tumour cells now / before treatment), at
+        most 1, with the recruited myeloid state's time constants (``myeloid_recruitment_days``
+        up, ``myeloid_half_life_days`` down).
+        """
+        self._untreated_tumour_cells = 1
         self._blurs: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self._blurred = np.zeros(grid.dimensions, np.float32)
         """Diffusion's matrices per interval and its buffer between the two axes (kept between updates)."""
 
     def settle(self, tissue) -> None:
-        """Start the slow states at their pre-treatment level: myeloid cells recruited by stroma."""
+        """Start the slow states at their pre-treatment level: myeloid cells recruited by stroma,
+        the organ's resident cells at ``resident_myeloid``."""
         self.myeloid[:] = np.minimum(tissue.stroma, 1) * self.myeloid_supply
+        self._untreated_tumour_cells = max(1, int(np.count_nonzero(tissue.tumor)))
+        self.resident[:] = self.resident_myeloid
 
     def update(self, tissue, dt_h: float) -> None:
         """Advance all fields and states by ``dt_h`` hours; refresh direction, inhibition and hindrance.
@@ -146,7 +165,7 @@ class Fields:
         F / (F + ``ifn_half_saturation``), myeloid cells towards min(1, stroma + that
         response) x :attr:`myeloid_supply`, edema towards F / (F + ``edema_half_saturation``).
         Inhibition combines the lesion's three brakes (each a share of function lost) with the
-        organ's resident macrophages R (the site's ``resident_myeloid``)::
+        organ's resident suppressive cells R (:attr:`resident`)::
 
             inhibition = 1 - (1 - suppression x (1 - (1 - (1 - r) tgfb) (1 - m_s myeloid) (1 - a_r pdl1))) (1 - m_s R)
 
@@ -177,10 +196,15 @@ class Fields:
                 * (1 - s.adaptive_resistance * self.pdl1))
         np.multiply(1 - free, s.suppression, out=self.inhibition)
         np.multiply(self.myeloid, s.myeloid_block * s.suppression, out=self.hindrance)
-        if self.resident_myeloid > 0:
-            resident_free = np.float32(1 - s.myeloid_suppression * self.resident_myeloid)
+        if self.resident_follows_disease:
+            burden = np.count_nonzero(tissue.tumor) / self._untreated_tumour_cells
+            relax(self.resident, min(1.0, self.resident_myeloid * burden), 24 * s.myeloid_recruitment_days,
+                  24 * s.myeloid_half_life_days, dt_h)
+        resident = float(self.resident[0])
+        if resident > 0:
+            resident_free = np.float32(1 - s.myeloid_suppression * resident)
             np.subtract(1, (1 - self.inhibition) * resident_free, out=self.inhibition)
-            resident_unhindered = np.float32(1 - s.myeloid_block * self.resident_myeloid)
+            resident_unhindered = np.float32(1 - s.myeloid_block * resident)
             np.subtract(1, (1 - self.hindrance) * resident_unhindered, out=self.hindrance)
         self._point_uphill()
 

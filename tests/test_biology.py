@@ -205,6 +205,26 @@ def test_kupffer_cells_cut_killing_by_intravenous_cells_in_a_liver_lesion(monkey
     assert np.mean(with_kupffer) < np.mean(without), (with_kupffer, without)
 
 
+def test_marrow_suppressors_fall_with_the_blasts_and_kupffer_cells_stay():
+    """In marrow disease the blasts raise the marrow's suppressive cells (``resident_myeloid``):
+    once the blasts are gone the brake lifts over weeks (half-life ``myeloid_half_life_days``;
+    Salem et al. 2021: towards healthy levels in remission). The liver's Kupffer cells are the
+    organ's own and stay whatever the tumour does."""
+    def brake_before_and_after_the_tumour_goes(**params):
+        model = CARTModel(CARTScenario(**SMALL, dose=0.0, suppression=0.0, **params))
+        before = model.fields.inhibition[model.tissue.tumor].mean()
+        model.tissue.tumor[:] = False
+        for _ in range(28 * 24 // model.scenario.field_update_h):
+            model.fields.update(model.tissue, model.scenario.field_update_h)
+        return before, model.fields.inhibition.mean()
+
+    assert tables.sites()["bone_marrow"]["resident_myeloid"] > 0
+    before, after = brake_before_and_after_the_tumour_goes(target="CD19", site="bone_marrow")
+    assert before > 0.1 and after < before / 4, (before, after)   # 28 days = 2.8 half-lives
+    before, after = brake_before_and_after_the_tumour_goes(target="GPC3", site="liver")
+    assert before > 0.1 and after == pytest.approx(before, rel=1e-6), (before, after)
+
+
 def test_untreated_lesion_doubles_its_volume_in_months():
     doubling = []
     for seed in range(3):
