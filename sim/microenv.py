@@ -135,6 +135,7 @@ class Fields:
         self.resident_myeloid = float(site["resident_myeloid"])
         """The organ's resident suppressive cells at the untreated lesion, 0..1 (``seeds/sites.toml``)."""
         self.resident_follows_disease = bool(site["dispersed"])
+        """True in dispersed marrow disease, whose blasts raise the resident cells (:attr:`resident`)."""
         self.resident = np.full(1, self.resident_myeloid)
         """Current level R of the organ's resident suppressive cells, 0..1.
 
