@@ -156,7 +156,7 @@ class Fields:
         """Start the slow states at their pre-treatment level: myeloid cells recruited by stroma,
         the organ's resident cells at ``resident_myeloid``."""
         self.myeloid[:] = np.minimum(tissue.stroma, 1) * self.myeloid_supply
-        self._untreated_tumour_cells = max(1, int(np.count_nonzero(tissue.tumor)))
+        self._untreated_tumour_cells = max(1, tissue.tumor_cells())
         self.resident[:] = self.resident_myeloid
 
     def update(self, tissue, dt_h: float) -> None:
@@ -198,7 +198,7 @@ class Fields:
         np.multiply(1 - free, s.suppression, out=self.inhibition)
         np.multiply(self.myeloid, s.myeloid_block * s.suppression, out=self.hindrance)
         if self.resident_follows_disease:
-            burden = np.count_nonzero(tissue.tumor) / self._untreated_tumour_cells
+            burden = tissue.tumor_cells() / self._untreated_tumour_cells
             relax(self.resident, min(1.0, self.resident_myeloid * burden), 24 * s.myeloid_recruitment_days,
                   24 * s.myeloid_half_life_days, dt_h)
         resident = float(self.resident[0])
