@@ -70,6 +70,18 @@ _STEP_TO_MOORE = np.array([0, 1, 2, 3, -1, 4, 5, 6, 7], dtype=np.int8)
 """Moore index (``sim.tissue.MOORE_OFFSETS``) of the step (sx, sy) in {-1, 0, 1}^2, at 3 (sx + 1) + sy + 1."""
 _TAN_22_5 = np.float32(np.sqrt(2) - 1)
 """A gradient points along an axis when its other component is at most this share of it (octant edge)."""
+_FLAT = np.float32(1e-8)
+"""Squared gradient (per site) at or below which the chemokine field counts as flat."""
+
+
+def _difference(line: np.ndarray, i: int) -> np.float32:
+    """Derivative of a float32 profile at index i as ``np.gradient`` takes it: central difference
+    inside, one-sided difference at either end."""
+    if i == 0:
+        return line[1] - line[0]
+    if i == len(line) - 1:
+        return line[i] - line[i - 1]
+    return (line[i + 1] - line[i - 1]) / np.float32(2)
 
 
 def relax(state: np.ndarray, level: np.ndarray, rise_h: float, fall_half_life_h: float, dt_h: float) -> None:
@@ -114,8 +126,6 @@ class Fields:
         self.scenario = scenario
         for name in ("suppression", "chemokine", "inflammation", "pdl1", "myeloid", "edema"):
             setattr(self, name, grid.create_property_layer(name, 0.0, np.float32).data)
-        self.uphill = np.full(grid.dimensions, -1, dtype=np.int8)
-        """Moore index of the neighbour up the chemokine gradient (-1: flat)."""
         self.inhibition = np.zeros(grid.dimensions, np.float32)
         """Share of CAR-T killing and proliferation lost at each site (0..1)."""
         self.hindrance = np.zeros(grid.dimensions, np.float32)
@@ -207,7 +217,6 @@ class Fields:
             np.subtract(1, (1 - self.inhibition) * resident_free, out=self.inhibition)
             resident_unhindered = np.float32(1 - s.myeloid_block * resident)
             np.subtract(1, (1 - self.hindrance) * resident_unhindered, out=self.hindrance)
-        self._point_uphill()
 
     def _advance(self, field: np.ndarray, source: np.ndarray | None, half_life_h: float, dt_h: float) -> None:
         along_x, along_y = self._heat_kernel(dt_h)
@@ -239,17 +248,23 @@ class Fields:
             self._blurs[dt_h] = (band(self._blurred.shape[0]), band(self._blurred.shape[1]))
         return self._blurs[dt_h]
 
-    def _point_uphill(self) -> None:
-        """The Moore neighbour nearest in angle to the chemokine gradient (``np.gradient``), or -1
-        where the gradient is below 1e-4 per site.
+    def uphill(self, x: int, y: int) -> int:
+        """Moore index (``sim.tissue.MOORE_OFFSETS``) of the neighbour of (x, y) nearest in angle to
+        the chemokine gradient, or -1 where the gradient is below 1e-4 per site.
 
-        A component counts when it exceeds tan(22.5 deg) times the other: the step (sx, sy) is
-        the octant of the gradient's angle, found without computing the angle."""
-        gx, gy = np.gradient(self.chemokine)
-        ax, ay = np.abs(gx), np.abs(gy)
-        step = (4 + 3 * (np.sign(gx) * (ax > _TAN_22_5 * ay)).astype(np.int8)
-                + (np.sign(gy) * (ay > _TAN_22_5 * ax)).astype(np.int8))
-        self.uphill[:] = np.where(gx * gx + gy * gy > np.float32(1e-8), _STEP_TO_MOORE.take(step), -1)
+        The gradient is ``np.gradient``'s at that site (central differences inside, one-sided at
+        the lattice edge), in the field's float32. A component counts when it exceeds tan(22.5 deg)
+        times the other: the step (sx, sy) is the octant of the gradient's angle, found without
+        computing the angle. Computed for the site a walking cell asks about, not for the whole
+        lattice: a tenth of a few CAR-T cells' moves read it (``chemotaxis_bias``).
+        """
+        gx, gy = _difference(self.chemokine[:, y], x), _difference(self.chemokine[x], y)
+        if gx * gx + gy * gy <= _FLAT:
+            return -1
+        ax, ay = abs(gx), abs(gy)
+        sx = int(gx > 0) - int(gx < 0) if ax > _TAN_22_5 * ay else 0
+        sy = int(gy > 0) - int(gy < 0) if ay > _TAN_22_5 * ax else 0
+        return int(_STEP_TO_MOORE[4 + 3 * sx + sy])
 
     def release_inflammation(self, x: int, y: int, amount: float = 1.0) -> None:
         """Cytokine burst where a CAR-T cell kills (drives PD-L1, myeloid recruitment, edema, chemokine)."""

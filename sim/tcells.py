@@ -134,7 +134,7 @@ class CARTCell(CellAgent):
         start = cell = self.cell
         moves = m.moves_per_step * (1 - float(m.fields.hindrance[cell.coordinate]))
         for _ in range(int(moves + rand())):
-            d = int(uphill[cell.coordinate]) if rand() < bias else -1
+            d = uphill(*cell.coordinate) if rand() < bias else -1
             if d < 0:
                 d = int(rand() * 8)
             target = cell.connections.get(MOORE_OFFSETS[d])
