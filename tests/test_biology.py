@@ -391,3 +391,25 @@ def test_cart_cells_climb_towards_the_neighbour_nearest_the_gradient(angle_deg):
     assert {model.fields.uphill(i, j) for i in range(40) for j in range(40)} == {expected}
     model.fields.chemokine[:] = 0.5  # flat: no direction
     assert {model.fields.uphill(i, j) for i in range(40) for j in range(40)} == {-1}
+
+
+def test_chemotactic_direction_follows_numpys_gradient_on_a_rough_field():
+    """On an irregular field (edges included) the direction read at a site is the octant of
+    np.gradient's gradient there, or none where that gradient is below 1e-4 per site."""
+    from sim.tissue import MOORE_OFFSETS
+
+    model = CARTModel(width=40, height=40, days=1, seed=2)
+    rng = np.random.default_rng(5)
+    field = rng.random((40, 40)).astype(np.float32) * np.float32(1e-3)
+    field[10:14, 5:9] = 0.2  # a flat plateau: no direction inside it
+    model.fields.chemokine[:] = field
+    gx, gy = np.gradient(field)
+    for i in range(40):
+        for j in range(40):
+            d = model.fields.uphill(i, j)
+            if np.hypot(gx[i, j], gy[i, j]) <= 1e-4:
+                assert d == -1
+                continue
+            angle = np.degrees(np.arctan2(gy[i, j], gx[i, j]))
+            step = MOORE_OFFSETS[d]
+            assert abs((np.degrees(np.arctan2(step[1], step[0])) - angle + 180) % 360 - 180) <= 22.5 + 1e-3
