@@ -203,6 +203,29 @@ def _scenarios(args) -> int:
 
 
 @contextmanager
+def _stops_held():
+    """Hold SIGTERM and SIGINT back while the body runs; one that arrived meanwhile is delivered on leaving.
+
+    For module imports: a stop raised inside NumPy's C-extension import turns into an
+    ImportError that names no stop (a traceback and exit status 1 instead of "nothing was
+    written" and 143). Held, it is noted by a handler that raises nothing and raised again
+    (``signal.raise_signal``) once the modules are loaded, to the handlers that were in place."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+    arrived: list[int] = []
+    handlers = {stop: signal.signal(stop, lambda signum, frame: arrived.append(signum))
+                for stop in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for stop, handler in handlers.items():
+            signal.signal(stop, handler)
+    if arrived:
+        signal.raise_signal(arrived[0])
+
+
+@contextmanager
 def _model_modules_frozen():
     """Load the model's modules (Mesa, pandas, SciPy) with cyclic garbage collection paused,
     freeze what they made (``gc.freeze``) for the body, and unfreeze it after.
@@ -214,9 +237,10 @@ def _model_modules_frozen():
     enabled = gc.isenabled()
     gc.disable()
     try:
-        import sim.model  # noqa: F401
-        import sim.plausibility  # noqa: F401
-        import sim.scenario  # noqa: F401
+        with _stops_held():
+            import sim.model  # noqa: F401
+            import sim.plausibility  # noqa: F401
+            import sim.scenario  # noqa: F401
     finally:
         gc.freeze()
         if enabled:

@@ -132,3 +132,21 @@ def test_terminated_sweep_keeps_its_runs_and_its_workers_end(tmp_path):
     kept = len(list(out.glob("part-*.parquet")))
     assert f"{kept} of 40 runs are kept" in lines[0] and "--resume" in lines[0]
     assert_all_gone(family)
+
+
+def test_a_stop_during_the_model_imports_waits_for_them_and_then_stops_cleanly():
+    """SIGTERM while NumPy's C extensions load would surface as an ImportError (exit 1, a traceback);
+    held back until the imports are done, it arrives as the clean stop (``Terminated``)."""
+    from sim import cli
+
+    previous = signal.signal(signal.SIGTERM, cli._on_sigterm)
+    reached_the_end = False
+    try:
+        with pytest.raises(cli.Terminated):
+            with cli._stops_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                reached_the_end = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert reached_the_end
