@@ -130,6 +130,9 @@ class Fields:
         """Share of CAR-T killing and proliferation lost at each site (0..1)."""
         self.hindrance = np.zeros(grid.dimensions, np.float32)
         """Share of CAR-T moves and entries lost at each site (0..1)."""
+        self.inhibition_view, self.hindrance_view = memoryview(self.inhibition), memoryview(self.hindrance)
+        """The same two arrays indexed by (x, y) as Python floats, for a T cell's read of its site
+        (both arrays are only ever updated in place)."""
         self.tgfb_resistance = tables.products()[scenario.product]["tgfb_resistance"]
         self.myeloid_supply = scenario.share_left_by_surgery
         """Circulating suppressive myeloid cells available to the lesion, relative to the untreated patient's.

@@ -80,30 +80,31 @@ class CARTCell(CellAgent):
         """
         m = self.model
         s = m.scenario
-        antigen = m.tissue.antigen
+        antigen = m.tissue.antigen_view
         cell = self.cell
-        best, tx, ty = antigen[cell.coordinate], *cell.coordinate
+        target = cell.coordinate
+        best = antigen[target]
         for c in cell.connections.values():
             a = antigen[c.coordinate]
             if a > best:
-                best, (tx, ty) = a, c.coordinate
+                best, target = a, c.coordinate
         if best < s.activation_threshold:
             return False
-        inhibition = float(m.fields.inhibition[cell.coordinate])
+        inhibition = m.fields.inhibition_view[cell.coordinate]
         self.phenotype = Phenotype.EFFECTOR
         self.stimulations += 1
-        a_h = float(best) ** s.hill_coefficient
+        a_h = best ** s.hill_coefficient
         signal = a_h / (a_h + m.affinity_h)
         self.exhaustion += m.exhaustion_per_h * signal * (1 + inhibition)
         p_hit = s.hit_probability_max * signal * (1 - inhibition)
         if self.random.random() < p_hit:
-            if m.hit(tx, ty):
+            if m.hit(*target):
                 self.kills += 1
                 if self.divisions_left > 0 and \
                         self.random.random() < s.division_probability * (1 - inhibition) * s.tcell_fitness:
                     self.divide()
         else:
-            antigen[tx, ty] *= 1 - s.trogocytosis_loss
+            antigen[target] = antigen[target] * m.antigen_kept_per_contact
         if self.exhaustion >= 1:
             self.phenotype = Phenotype.EXHAUSTED
         return True
@@ -132,7 +133,7 @@ class CARTCell(CellAgent):
         bias = m.scenario.chemotaxis_bias
         rand = self.random.random
         start = cell = self.cell
-        moves = m.moves_per_step * (1 - float(m.fields.hindrance[cell.coordinate]))
+        moves = m.moves_per_step * (1 - m.fields.hindrance_view[cell.coordinate])
         for _ in range(int(moves + rand())):
             d = uphill(*cell.coordinate) if rand() < bias else -1
             if d < 0:

@@ -74,6 +74,10 @@ class Tissue:
         }
         for name, (default, dtype) in layers.items():
             setattr(self, name, grid.create_property_layer(name, default, dtype).data)
+        self.antigen_view = memoryview(self.antigen)
+        """The ``antigen`` layer indexed by (x, y) as Python floats, for a T cell's reads and writes of
+        one site (a third of the cost of a NumPy scalar; a float32 product written here is rounded once,
+        as NumPy rounds it)."""
         self.site = tables.sites()[scenario.site]
         self.target = tables.targets()[scenario.target]
         self.tumor_killed = 0
