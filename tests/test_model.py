@@ -152,6 +152,10 @@ def test_invariants_hold_every_day():
             assert pool.infused + pool.expanded - pool.died - pool.exited - pool.taken_up == pytest.approx(pool.total, rel=1e-9, abs=1e-3)
             assert pool.effector >= 0 and pool.memory >= 0
     assert model.tcells_entered > 0 and model.tissue.tumor_killed > 0
+    # the per-site views through which CAR-T cells read and write are still the layers themselves
+    for view, layer in ((t.antigen_view, t.antigen), (model.fields.inhibition_view, model.fields.inhibition),
+                        (model.fields.hindrance_view, model.fields.hindrance)):
+        assert np.shares_memory(np.asarray(view), layer)
 
 
 def test_dose_is_accounted_between_blood_lesion_and_elsewhere():
@@ -231,3 +235,21 @@ def test_lattice_grid_links_cells_as_mesa_does(shape):
         assert list(mine) == list(cell.connections)
         assert [c.coordinate for c in mine.values()] == [c.coordinate for c in cell.connections.values()]
     assert {c.coordinate for c in ours[(0, 0)].neighborhood} == {c.coordinate for c in mesa_grid[(0, 0)].neighborhood}
+
+
+def test_building_the_lattice_leaves_the_garbage_collector_as_it_was():
+    """The collector is paused while LatticeGrid builds its cells, then restored (on, or still off)."""
+    import gc
+    import random
+
+    from sim.lattice import LatticeGrid
+
+    assert gc.isenabled()
+    LatticeGrid((6, 6), capacity=1, random=random.Random(0))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        LatticeGrid((6, 6), capacity=1, random=random.Random(0))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
