@@ -206,7 +206,7 @@ def _scenarios(args) -> int:
 def _stops_held():
     """Hold SIGTERM and SIGINT back while the body runs; one that arrived meanwhile is delivered on leaving.
 
-    For module imports: a stop raised inside NumPy's C-extension import turns into an
+    For the module imports of ``run``, ``trial``, ``sweep`` and ``calibrate``: a stop raised inside NumPy's C-extension import turns into an
     ImportError that names no stop (a traceback and exit status 1 instead of "nothing was
     written" and 143). Held, it is noted by a handler that raises nothing and raised again
     (``signal.raise_signal``) once the modules are loaded, to the handlers that were in place."""
@@ -288,9 +288,10 @@ def _run_with(args, figures) -> int:
 
 
 def _trial(args) -> int:
-    from sim import plausibility
-    from sim.scenario import load_scenario, parse_overrides
-    from sim.trial import TrialInterrupted, check_trial, ignored_overrides, parse_ratio, run_trial
+    with _stops_held():
+        from sim import plausibility
+        from sim.scenario import load_scenario, parse_overrides
+        from sim.trial import TrialInterrupted, check_trial, ignored_overrides, parse_ratio, run_trial
 
     if args.ratio is not None and args.control is None:
         raise BadInput(f"cartsim trial: --ratio {args.ratio}: needs a control arm (--control NAME=VALUE)")
@@ -346,7 +347,8 @@ def _trial(args) -> int:
 def _calibrate(args) -> int:
     from concurrent.futures.process import BrokenProcessPool
 
-    from sim.calibration import load_calibration, run_calibration
+    with _stops_held():
+        from sim.calibration import load_calibration, run_calibration
 
     cal = load_calibration(args.calibration_file)
     out = args.out or Path("cartsim-out") / f"calibration-{cal.name}"
@@ -451,7 +453,8 @@ def _write_trial(trial, out: Path) -> tuple[Path, list[str]]:
 def _sweep(args) -> int:
     from concurrent.futures.process import BrokenProcessPool
 
-    from sim.sweep import SweepStopped, finished_runs, load_sweep, run_sweep
+    with _stops_held():
+        from sim.sweep import SweepStopped, finished_runs, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep_file)
     out = args.out or Path("cartsim-out") / sweep.name

@@ -150,3 +150,40 @@ def test_a_stop_during_the_model_imports_waits_for_them_and_then_stops_cleanly()
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert reached_the_end
+
+
+STOP_AS_NUMPY_LOADS = """
+import os, signal, sys
+from sim import cli
+
+
+class StopAsNumPyLoads:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+sys.meta_path.insert(0, StopAsNumPyLoads())
+status = cli.main(sys.argv[2:])
+print("loaded" if sys.argv[1] in sys.modules else "cut short")
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize("argv, module", [
+    (["run"], "sim.model"),
+    (["trial", "gastric-cldn18-iv", "--patients", "2"], "sim.trial"),
+    (["sweep", "no-such-sweep.toml"], "sim.sweep"),
+    (["calibrate", "no-such-calibration.toml"], "sim.calibration"),
+])
+def test_a_stop_while_a_command_loads_its_modules_lets_them_load_then_stops_cleanly(tmp_path, argv, module):
+    """A SIGTERM that lands while ``run``, ``trial``, ``sweep`` or ``calibrate`` import NumPy and the model waits
+    for the imports, then stops the command with its one line and 143 (cut into NumPy's C extensions
+    it would surface as an ImportError and a traceback)."""
+    proc = subprocess.run([sys.executable, "-c", STOP_AS_NUMPY_LOADS, module, *argv], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 143, proc.stderr[-500:]
+    assert proc.stdout.split() == ["loaded"]
+    assert proc.stderr.strip().splitlines() == ["cartsim: terminated (SIGTERM); nothing was written"]
+    assert list(tmp_path.iterdir()) == []
