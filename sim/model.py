@@ -106,10 +106,10 @@ class CARTModel(Model):
             -np.expm1(-np.log(2) * hourly / s.exhausted_half_life_days),
         ]
         self.exhaustion_per_h = self.dt_h / s.serial_killing_h
+        """Share of a CAR-T cell's serial-killing budget spent per engaged step (before inhibition)."""
         self.antigen_kept_per_contact = float(np.float32(1 - s.trogocytosis_loss))
         """Share of a target's antigen left after an engaged hour without a hit (trogocytosis), in float32
         like the antigen layer."""
-        """Share of a CAR-T cell's serial-killing budget spent per engaged step (before inhibition)."""
         self.memory_probability = -np.expm1(-hourly / s.memory_after_days)
         self.affinity_h = s.car_affinity ** s.hill_coefficient
         self.moves_per_step = int(round(s.tcell_speed_um_per_min * 60 * self.dt_h / SITE_UM))
