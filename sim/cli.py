@@ -226,6 +226,36 @@ def _stops_held():
 
 
 @contextmanager
+def _swallowed_stops_kept():
+    """Keep a stop that Python had to swallow; yield a check that raises it.
+
+    A ``Terminated`` (SIGTERM) or ``KeyboardInterrupt`` raised while Python runs a weakref
+    callback or a finalizer cannot propagate: Python prints "Exception ignored" and carries on,
+    so the run would finish and write its outputs as if never stopped. Mesa's agent sets run
+    weakref callbacks as CAR-T cells die, so a stop can land there. While the body runs such
+    an exception is kept instead (``sys.unraisablehook``; any other goes to the previous hook),
+    and the check, called after every hour of the run, raises it."""
+    kept: list[BaseException] = []
+    previous = sys.unraisablehook
+
+    def keep(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            kept.append(unraisable.exc_value)
+        else:
+            previous(unraisable)
+
+    def raise_kept_stop() -> None:
+        if kept:
+            raise kept[0]
+
+    sys.unraisablehook = keep
+    try:
+        yield raise_kept_stop
+    finally:
+        sys.unraisablehook = previous
+
+
+@contextmanager
 def _model_modules_frozen():
     """Load the model's modules (Mesa, pandas, SciPy) with cyclic garbage collection paused,
     freeze what they made (``gc.freeze``) for the body, and unfreeze it after.
@@ -265,7 +295,7 @@ def _run(args) -> int:
 
 def _run_with(args, figures) -> int:
     from sim import plausibility
-    from sim.model import run
+    from sim.model import CARTModel, complete
     from sim.scenario import load_scenario, parse_overrides
 
     overrides = parse_overrides(args.overrides)
@@ -278,7 +308,8 @@ def _run_with(args, figures) -> int:
     out = args.out or _default_out(name)
     outdir.check_new(out)
     plausibility.warn(plausibility.concerns(scenario))
-    result = run(scenario, progress=not args.json)
+    with _swallowed_stops_kept() as raise_kept_stop:
+        result = complete(CARTModel(scenario), progress=not args.json, after_step=raise_kept_stop)
     out = _write(result, out, figures)
     if args.json:
         print(json.dumps(result.summary))

@@ -373,12 +373,18 @@ def run(scenario: CARTScenario | None = None, *, progress: bool = False, **param
     return complete(CARTModel(scenario, **params), progress=progress)
 
 
-def complete(model: CARTModel, *, progress: bool = False) -> Result:
-    """Step a model to its horizon and collect the Result."""
+def complete(model: CARTModel, *, progress: bool = False, after_step=None) -> Result:
+    """Step a model to its horizon and collect the Result.
+
+    ``after_step``: called with no arguments after every step; an exception it raises ends the
+    run there (``cartsim run`` raises a stop that Python had to swallow mid-step).
+    """
     steps = int(model.scenario.days * 24 / model.dt_h) - model.steps
     with tqdm(total=steps, unit="h", desc="simulating", disable=not progress, delay=2, leave=False) as bar:
         while model.running:
             model.step()
+            if after_step is not None:
+                after_step()
             bar.update()
     ts = model.datacollector.get_model_vars_dataframe()
     summary = summarize(model)

@@ -105,7 +105,7 @@ def test_any_set_is_refused_in_one_line_or_runs(tmp_path, capsys, monkeypatch, n
     def accepted(*args, **kwargs):
         raise Accepted
 
-    monkeypatch.setattr(sim.model, "run", accepted)
+    monkeypatch.setattr(sim.model, "CARTModel", accepted)  # the run would start here
     try:
         status = main(["run", "--set", f"{name}={text}", "--out", str(tmp_path / "o")])
     except Accepted:

@@ -21,7 +21,7 @@ def no_simulation(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("simulated before the output folder was checked")
 
-    monkeypatch.setattr(sim.model, "run", refuse)
+    monkeypatch.setattr(sim.model, "CARTModel", refuse)  # `cartsim run` builds its model here
 
 
 def bad_paths(tmp_path):

@@ -187,3 +187,37 @@ def test_a_stop_while_a_command_loads_its_modules_lets_them_load_then_stops_clea
     assert proc.stdout.split() == ["loaded"]
     assert proc.stderr.strip().splitlines() == ["cartsim: terminated (SIGTERM); nothing was written"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_python_swallows_in_a_weakref_callback_still_stops_the_run(tmp_path, monkeypatch, capsys):
+    """Raised inside a weakref callback (Mesa's agent sets run them as CAR-T cells die), a SIGTERM's
+    ``Terminated`` cannot propagate: Python prints it as ignored and goes on. The run keeps it and
+    stops after that hour: 143, its one line, nothing written."""
+    import weakref
+
+    from sim import cli
+    from sim.model import CARTModel
+
+    step, hours, refs = CARTModel.step, [], []
+
+    class Referent:
+        pass
+
+    def stop(_):
+        raise cli.Terminated()
+
+    def step_with_a_stop_inside_a_callback(model):
+        hours.append(model.steps)
+        if model.steps == 5:
+            referent = Referent()
+            refs.append(weakref.ref(referent, stop))
+            del referent  # the callback runs here, and its exception is swallowed
+        step(model)
+
+    monkeypatch.setattr(CARTModel, "step", step_with_a_stop_inside_a_callback)
+    status = cli.main(["run", "--days", "3", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert status == 143, err[-500:]
+    assert "terminated (SIGTERM); nothing was written" in err and "Exception ignored" not in err
+    assert list(tmp_path.iterdir()) == []
+    assert max(hours) == 5  # it stopped after that hour, not 3 days later
