@@ -16,10 +16,11 @@ HERE = Path(__file__).parent
 
 def options(doc: str, patients: int | None = None, seed: int | None = None,
             replicates: int | None = None, only: list[str] | None = None,
-            sweep_seed: bool = False) -> argparse.Namespace:
+            sweep_seed: bool = False, overrides: bool = False) -> argparse.Namespace:
     """--workers, --runs (raw Parquet runs, resumable), --out (CSV + figure), for trials --patients,
     --seed (the base seed, to rerun on another seed set; with ``sweep_seed`` its default is the
-    sweep file's seed), --replicates and --only (a subset of ``only``'s names) where the script has them."""
+    sweep file's seed), --replicates, --only (a subset of ``only``'s names) and, with ``overrides``,
+    --set NAME=VALUE (repeatable; parameters for a probe) where the script has them."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     if patients is not None:
         parser.add_argument("--patients", type=int, default=patients, help="patients screened per trial")
@@ -35,6 +36,10 @@ def options(doc: str, patients: int | None = None, seed: int | None = None,
     if replicates is not None:
         parser.add_argument("--replicates", type=int, default=replicates,
                             help=f"seeds per condition (default {replicates}; fewer for a quick look)")
+    if overrides:
+        parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                            help="a parameter for every scenario of the experiment (a probe; its results are "
+                                 "written beside the experiment's, not over them)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--runs", type=Path, default=HERE / "out", help="folder for the raw sweep runs")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "experiments",

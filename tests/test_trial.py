@@ -341,3 +341,23 @@ def synthetic_trial_population(n: int) -> pd.DataFrame:
         "antigen_negative_fraction": rng.uniform(0, 0.4, n + 20), "antigen_density_scale": rng.lognormal(0, 0.4, n + 20),
         "tumor_burden_cm3": rng.lognormal(3.5, 0.5, n + 20), "expansion_rate_per_day": rng.lognormal(-0.6, 0.2, n + 20),
         "stroma_scale": rng.lognormal(0, 0.3, n + 20), "lesion_diameter_mm": rng.lognormal(3.3, 0.3, n + 20)})
+
+def test_durability_counts_relapses_among_the_treated_responders_only():
+    """experiments/durability.py: screen failures and non-responders do not count; a relapse is dated
+    by its first progression scan; the relapse-free share has a Wilson interval around it."""
+    module = experiment_module("durability")
+    patients = pd.DataFrame({
+        "eligible": [True] * 8 + [False, False],
+        "best_response": ["CR", "CR", "CR", "PR", "PR", "CR", "SD", "PD", "CR", "CR"],
+        "relapse": [False, False, True, True, False, True, False, False, True, False],
+        "pfs_days": [180, 180, 56, 140, 180, 84, 180, 28, 30, 180],
+        "negative_clone": [False, False, True, False, False, False, True, False, True, False],
+        "cart_peak": [1e11, 2e11, 3e11, 4e11, 5e11, 6e11, 7e11, 8e11, 0.0, 0.0],
+    })
+    d = module.durability(patients)
+    assert (d["n_treated"], d["responders"], d["complete_responses"]) == (8, 6, 4)
+    assert d["orr"] == pytest.approx(6 / 8)
+    assert (d["relapsed_by_day_84"], d["relapsed_by_day_180"], d["relapses_with_negative_clone"]) == (2, 3, 1)
+    assert d["relapse_free_180"] == pytest.approx(0.5)
+    assert d["relapse_free_low95"] < 0.5 < d["relapse_free_high95"]
+    assert d["median_blood_peak"] == pytest.approx(4.5e11)
