@@ -11,8 +11,9 @@ most relapses CD19-negative; no row for BCMA). A relapse is progression after a 
 disease's own criteria (``sim.imaging.assess_marrow``), dated by its first progression scan.
 
 Writes docs/experiments/durability.csv and durability.png (Kaplan-Meier share of responders not yet
-relapsed, per preset). ``--set`` runs a probe of shared parameters (e.g. ``--set antigen_recovery_per_day=1``):
-its results go to durability_probe-NAME-VALUE.csv beside the model's, never over them.
+relapsed, per preset). ``--set`` runs a probe of shared parameters (e.g. ``--set
+antigen_recovery_per_day=1``): its results go to durability_probe-NAME-VALUE.csv beside the model's,
+never over them.
 """
 
 from common import options, publish, seeded

@@ -208,8 +208,9 @@ def _stops_held():
 
     For the module imports of ``run``, ``trial``, ``sweep`` and ``calibrate``: a stop raised
     inside NumPy's C-extension import turns into an ImportError that names no stop (a
-    traceback and exit status 1 instead of "nothing was written" and 143). Held, it is noted by a handler that raises nothing and raised again
-    (``signal.raise_signal``) once the modules are loaded, to the handlers that were in place."""
+    traceback and exit status 1 instead of "nothing was written" and 143). Held, it is noted
+    by a handler that raises nothing and raised again (``signal.raise_signal``) once the
+    modules are loaded, to the handlers that were in place."""
     if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
         yield
         return

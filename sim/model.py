@@ -29,6 +29,7 @@ confirmed progression) and returns a :class:`Result`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -373,7 +374,7 @@ def run(scenario: CARTScenario | None = None, *, progress: bool = False, **param
     return complete(CARTModel(scenario, **params), progress=progress)
 
 
-def complete(model: CARTModel, *, progress: bool = False, after_step=None) -> Result:
+def complete(model: CARTModel, *, progress: bool = False, after_step: Callable[[], None] | None = None) -> Result:
     """Step a model to its horizon and collect the Result.
 
     ``after_step``: called with no arguments after every step; an exception it raises ends the
