@@ -20,13 +20,12 @@ from common import options, publish, seeded
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from sim import load_scenario
 from sim.imaging import OBJECTIVE_RESPONSE
 from sim.scenario import parse_overrides
 from sim.survival import kaplan_meier
-from sim.trial import run_trial
+from sim.trial import run_trial, wilson
 
 DEFAULT_SEED = 2026
 """Trial seed of the published table (as the clinical table's)."""
@@ -44,7 +43,7 @@ def durability(patients: pd.DataFrame) -> dict:
     relapsed = responders[responders.relapse.astype(bool)]
     n = len(responders)
     free = n - len(relapsed)
-    low, high = proportion_confint(free, n, method="wilson") if n else (float("nan"), float("nan"))
+    low, high = wilson(free, n) if n else (float("nan"), float("nan"))
     return {
         "n_treated": len(treated), "orr": n / len(treated) if len(treated) else float("nan"),
         "complete_responses": int((responders.best_response == "CR").sum()), "responders": n,
