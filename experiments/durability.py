@@ -12,7 +12,7 @@ disease's own criteria (``sim.imaging.assess_marrow``), dated by its first progr
 
 Writes docs/experiments/durability.csv and durability.png (Kaplan-Meier share of responders not yet
 relapsed, per preset). ``--set`` runs a probe of shared parameters (e.g. ``--set
-antigen_recovery_per_day=1``): its results go to durability_probe-NAME-VALUE.csv beside the model's,
+trogocytosis_loss=0.2``): its results go to durability_probe-NAME-VALUE.csv beside the model's,
 never over them.
 """
 

@@ -112,7 +112,7 @@ class Parameters:
     trogocytosis_loss: Annotated[float, _P("0..1", "share of antigen a tumour cell loses when it survives an engagement",
                                            low=0, high=1)] = 0.1
     antigen_recovery_per_day: Annotated[float, _P("1/day", "rate at which down-regulated antigen returns to its set point",
-                                                  low=0, high=24)] = 0.2
+                                                  low=0, high=24, source="analogues, the gene still expressed: surface CD20 back within 24 h of rituximab stripping (Jilani et al., Blood 2003;102:3514), surface BCMA refilled within 4 h once shedding stops (Chen et al., Blood Cancer J 2022; Pont et al., Blood 2019;134:1585); range 0.2-3/day, 0.2 only for transcriptional silencing (Im et al., Cancer Immunol Res 2022); no study times recovery after CAR trogocytosis (Hamieh et al., Nature 2019)")] = 1.0
     debris_clearance_per_day: Annotated[float, _P("1/day", "clearance rate of dead-cell debris (what a scan reads as lesion)", low=0, high=24)] = 0.25
     repair_half_life_days: Annotated[float, _P("days", "half-life of the granulation/scar tissue that fills killed or resected tumour sites (not free for regrowth while above one half)",
                                                low=0.01, high=1000, source="wound remodelling lasts from about day 21 to a year (Gonzalez et al., An Bras Dermatol 2016); the value is a modelling assumption")] = 60.0
