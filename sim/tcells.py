@@ -77,6 +77,11 @@ class CARTCell(CellAgent):
         triggers a division (``divide``) with probability
         ``division_probability * (1 - inhibition) * tcell_fitness``: the product's fitness sets how
         well its cells expand on antigen, not how hard each one kills (Fraietta et al. 2018).
+        A contact without a hit holds the cell for the hour only with the chance of its signal
+        (a stable synapse); otherwise it is a kinapse and the cell walks on (returns False):
+        weak stimulation does not arrest T cells (Moreau et al., Immunity 2012), and CAR-T cells
+        in marrow detach within minutes from contacts that raise no signal or kill (Cazaux et
+        al., J Exp Med 2019). No parameter of its own: the signal above sets it.
         """
         m = self.model
         s = m.scenario
@@ -105,6 +110,8 @@ class CARTCell(CellAgent):
                     self.divide()
         else:
             antigen[target] = antigen[target] * m.antigen_kept_per_contact
+            if self.exhaustion < 1 and self.random.random() >= signal:
+                return False
         if self.exhaustion >= 1:
             self.phenotype = Phenotype.EXHAUSTED
         return True
