@@ -69,15 +69,16 @@ def test_patients_suppression_varies_as_measured_between_patients(centre):
 def test_dose_cohorts_of_the_same_patients_shrink_more_at_a_higher_clinical_dose():
     """Dose as a dose-escalation trial reads it (issue 15, Biology v2): the same screened patients
     treated at 1e8 and at 1e9 cells; their lesions shrink more at 1e9 (paired, one-sided Wilcoxon)
-    and more of them respond. Killing that saturates after a few arrivals makes every dose alike."""
+    and more of them respond. Killing that saturates after a few arrivals makes every dose alike.
+    80 screened: with 40, p ranged 0.001-0.19 over trial seeds 1-4."""
     cohorts = {}
     for dose in (1e8, 1e9):
         trial = run_trial(load_scenario("gastric-cldn18-iv", {"width": 60, "height": 60, "days": 56, "dose": dose}),
-                          40, seed=1, workers=2, progress=False)
+                          80, seed=1, workers=2, progress=False)
         cohorts[dose] = trial
     low, high = (cohorts[d].patients.set_index("patient") for d in (1e8, 1e9))
     treated = low.index[low.eligible]
-    assert len(treated) >= 15 and high.eligible.equals(low.eligible)
+    assert len(treated) >= 30 and high.eligible.equals(low.eligible)
     assert wilcoxon(high.best_pct_change[treated], low.best_pct_change[treated], alternative="less").pvalue < 0.01
     assert cohorts[1e9].summary["orr"] > cohorts[1e8].summary["orr"]
 
