@@ -123,7 +123,7 @@ def test_reinfusion_given_when_not_progressed_with_its_own_expansion():
     pd.testing.assert_frame_equal(one.timeseries[before], two.timeseries[before])   # same course up to day 28
     first, second = two.model.courses[0][1], two.model.courses[1][1]
     assert second.infused == pytest.approx(two.model.delivery.systemic_cells)
-    assert second.expanded > 0.25 * second.infused                     # the new cells expand in their own pool
+    assert second.expanded > 0.1 * second.infused                      # the new cells expand in their own pool
     # ... but less per cell than the first infusion: expansion follows antigen, and a responding
     # lesion (iPR at day 28) leaves less of it, shared with the first pool's effectors
     assert second.expanded / second.infused < first.expanded / first.infused
