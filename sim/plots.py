@@ -195,8 +195,9 @@ def lattice(view, path) -> None:
     handles = [Patch(facecolor=colour, edgecolor="0.6", linewidth=0.3, label=meaning)
                for colour, _, meaning in LATTICE_KEY]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    n_cart = sum(len(xy) for xy in view.cart.values())
     ax.set_title(f"day {view.scenario.days}: {view.summary['final_tumor_cells']} tumour cells, "
-                 f"{sum(len(xy) for xy in view.cart.values())} CAR-T cells")
+                 f"{n_cart} CAR-T cell{'' if n_cart == 1 else 's'}")
     save(fig, path, layout=False)
 
 
