@@ -181,7 +181,7 @@ class Parameters:
                                                      "a cytotoxic T cell kills about 2-16 cells a day (Halle et al. 2016) "
                                                      "and a stimulated T cell divides about every 6-12 h (approx.)")] = 0.8
     serial_killing_h: Annotated[float, _P("h", "hours of engagement after which a CAR-T cell is exhausted (its serial-killing budget; shorter under suppression)",
-                                          low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h (Davenport et al. 2015)")] = 84.0
+                                          low=0.1, high=10000, source="REFERENCE.md: CAR-T serial killing stops after about 20 h in vitro (Davenport et al. 2015); 84 h is calibrated, the smallest step from 96 h that keeps debulking and the haematologic contrast (docs/calibration.md, sessions 22-23)")] = 84.0
     effector_half_life_days: Annotated[float, _P("days", "survival half-life of an effector CAR-T cell in tissue", low=0.1, high=1000)] = 7.0
     memory_half_life_days: Annotated[float, _P("days", "survival half-life of a memory CAR-T cell",
                                                low=0.1, high=10000, source="REFERENCE.md: persistence months in responders")] = 60.0
