@@ -29,7 +29,7 @@ RESPONDER_SEED = 58
 """A gastric patient who responds (about half of the model's gastric patients do; seed 42 does not)
 and whose lesion reads larger at an early scan on day 14 while its viable part shrinks
 (pseudo-progression), then iPR on day 28: lessons 4 and 6, and the app's test of lesson 4
-(tests/test_viz.py). Seed 54 was it until the kinapse and 84 h budget (its day-28 scan now reads iSD)."""
+(tests/test_viz.py)."""
 
 
 def simulate(scenario, snapshot_days=(), field: str | None = None):
