@@ -8,7 +8,7 @@ named presets' trials and replaces their rows in the table already written for t
 (after a change that concerns only them, e.g. a product's data).
 """
 
-from common import options, publish, seeded
+from common import merge_rerun, options, publish, seeded
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -35,13 +35,7 @@ def main() -> None:
                      "reference_high": s["reference_orr"][1],
                      "in_range": s["reference_orr"][0] <= s["orr"] <= s["reference_orr"][1]})
         print(rows[-1])
-    table = pd.DataFrame(rows)
-    if args.only:
-        kept = pd.read_csv(args.out / f"{name}.csv")
-        if set(kept.n_screened) != {args.patients}:
-            raise SystemExit(f"--only: {name}.csv was written with {set(kept.n_screened)} screened, not {args.patients}")
-        table = pd.concat([kept[~kept.preset.isin(args.only)], table]).set_index("preset").loc[
-            [p for p in PRESETS if p in set(kept.preset) | set(args.only)]].reset_index()
+    table = merge_rerun(args, name, pd.DataFrame(rows), "preset", PRESETS)
     publish(args, name, table, draw(table))
 
 

@@ -68,6 +68,20 @@ def seeded(name: str, args: argparse.Namespace, default_seed: int | None = None)
     return name if seed is None or seed == default_seed else f"{name}_seed{seed}"
 
 
+def merge_rerun(args: argparse.Namespace, name: str, table: pd.DataFrame, key: str, order: list[str]) -> pd.DataFrame:
+    """With ``--only``, the table already written as ``NAME.csv`` with the rerun rows of ``table``
+    in place of its own (rows matched by column ``key``, listed in ``order``); without it, ``table``.
+    Refuses a table written with another number of screened patients."""
+    if not args.only:
+        return table
+    kept = pd.read_csv(args.out / f"{name}.csv")
+    if set(kept.n_screened) != {args.patients}:
+        raise SystemExit(f"--only: {name}.csv was written with {set(kept.n_screened)} screened, not {args.patients}")
+    names = set(kept[key]) | set(args.only)
+    return pd.concat([kept[~kept[key].isin(args.only)], table]).set_index(key).loc[
+        [n for n in order if n in names]].reset_index()
+
+
 def publish(args: argparse.Namespace, name: str, table: pd.DataFrame, fig=None, index: bool = False) -> None:
     """Write ``NAME.csv`` (and the figure as ``NAME.png``) into ``--out`` and print the table."""
     table.to_csv(args.out / f"{name}.csv", index=index)

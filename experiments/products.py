@@ -9,7 +9,7 @@ the published ORR, per product). No product datum was set from these trials: the
 on numbers the calibration never saw (docs/calibration.md, "Products").
 """
 
-from common import options, publish, seeded
+from common import merge_rerun, options, publish, seeded
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -48,11 +48,7 @@ def main() -> None:
                      "orr": s["orr"], "orr_low95": s["orr_ci95"][0], "orr_high95": s["orr_ci95"][1],
                      "relapse_rate": s["relapse_rate"], "published_orr": published, "published": source})
         print(rows[-1])
-    table = pd.DataFrame(rows)
-    if args.only:
-        kept = pd.read_csv(args.out / f"{name}.csv")
-        table = pd.concat([kept[~kept.case.isin(args.only)], table]).set_index("case").loc[
-            [c for c in CASES if c in set(kept.case) | set(args.only)]].reset_index()
+    table = merge_rerun(args, name, pd.DataFrame(rows), "case", list(CASES))
     publish(args, name, table, draw(table))
 
 
