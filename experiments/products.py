@@ -5,8 +5,10 @@ products; and the hepatic arterial preset for the route's effect.
     python experiments/products.py [--patients 110] [--seed 2026] [--workers K] [--only CASE ...]
 
 Writes docs/experiments/products.csv and products.png (simulated ORR with its Wilson 95% CI and
-the published ORR, per product). No product datum was set from these trials: they are a check
-on numbers the calibration never saw (docs/calibration.md, "Products").
+the published ORR, per product). ``--only`` reruns the named cases and replaces their rows in the
+table already written for that seed. No product datum was set from these trials; the liver's
+Kupffer-cell brake was chosen on the plain and IL-15 rows, so only the TGF-beta row is held out
+(docs/calibration.md, "Session 24").
 """
 
 from common import merge_rerun, options, publish, seeded
@@ -21,16 +23,16 @@ DEFAULT_SEED = 2026
 """Trial seed of the published table (docs/experiments/products.csv); others go to products_seedS."""
 CASES = {
     # case: (preset, overrides, published ORR or None, what was published)
-    "second_generation IV": ("hcc-gpc3-iv", {"product": "second_generation"}, 0.0,
+    "second_generation-iv": ("hcc-gpc3-iv", {"product": "second_generation"}, 0.0,
                              "unarmoured GPC3 CAR, ORR 0% (Steffin et al., Nature 2025); first generation "
                              "2 PR in 13 (Shi et al., Clin Cancer Res 2020)"),
-    "il15_armoured IV": ("hcc-gpc3-iv", {"product": "il15_armoured"}, 0.33,
+    "il15_armoured-iv": ("hcc-gpc3-iv", {"product": "il15_armoured"}, 0.33,
                          "IL-15-armoured GPC3 CAR, ORR 33% (Steffin et al., Nature 2025)"),
-    "tgfb_dnr IV": ("hcc-gpc3-iv", {"product": "tgfb_dnr"}, 0.565,
+    "tgfb_dnr-iv": ("hcc-gpc3-iv", {"product": "tgfb_dnr"}, 0.565,
                     "GPC3 CAR with a TGF-beta dominant-negative receptor (C-CAR031, intravenous): ORR 56.5% over "
                     "all dose levels, 75% at the highest (company report, 2024; Nature 2026)"),
-    "optimised IV": ("hcc-gpc3-iv", {"product": "optimised"}, None, "no trial of this combination"),
-    "optimised HAI": ("hcc-gpc3-hai", {}, None,
+    "optimised-iv": ("hcc-gpc3-iv", {"product": "optimised"}, None, "no trial of this combination"),
+    "optimised-hai": ("hcc-gpc3-hai", {}, None,
                       "the seed's 'ORR above 70% in mid-to-high dose cohorts' (hepatic arterial preset; no "
                       "published hepatic arterial GPC3 CAR-T trial)"),
 }

@@ -381,3 +381,20 @@ def test_durability_counts_relapses_among_the_treated_responders_only():
     assert d["relapse_free_180"] == pytest.approx(0.5)
     assert d["relapse_free_low95"] < 0.5 < d["relapse_free_high95"]
     assert d["median_blood_peak"] == pytest.approx(4.5e11)
+
+
+def test_only_rerun_replaces_its_rows_keeps_the_others_and_refuses_another_screening(tmp_path):
+    """experiments/*.py --only: a rerun replaces the named rows of the table already written, in the
+    experiment's order, and refuses a table written with another number of screened patients."""
+    import argparse
+
+    merge_rerun = experiment_module("common").merge_rerun
+    pd.DataFrame({"case": ["a", "b", "c"], "n_screened": 110, "orr": [0.1, 0.2, 0.3]}).to_csv(tmp_path / "t.csv",
+                                                                                              index=False)
+    args = argparse.Namespace(only=["b"], out=tmp_path, patients=110)
+    merged = merge_rerun(args, "t", pd.DataFrame({"case": ["b"], "n_screened": [110], "orr": [0.9]}), "case",
+                         ["a", "b", "c"])
+    assert merged.case.tolist() == ["a", "b", "c"] and merged.orr.tolist() == [0.1, 0.9, 0.3]
+    args.patients = 40
+    with pytest.raises(SystemExit, match="110"):
+        merge_rerun(args, "t", pd.DataFrame({"case": ["b"], "n_screened": [40], "orr": [0.9]}), "case", ["a", "b", "c"])
