@@ -111,8 +111,15 @@ def hours_shown(page) -> int:
 
 
 def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the app's select called ``label`` (and wait for its menu to close)."""
-    page.get_by_role("button", name=label).click()
+    """Pick ``option`` in the app's select called ``label`` (and wait for its menu to close).
+
+    After a change that rebuilds the controls (a new preset), the page briefly holds the old
+    select beside the new one under the same label; wait until only one is left."""
+    from playwright.sync_api import expect
+
+    select = page.get_by_role("button", name=label)
+    expect(select).to_have_count(1)
+    select.click()
     choice = page.get_by_role("option", name=option, exact=True)
     choice.click()
     choice.wait_for(state="hidden")
