@@ -44,8 +44,9 @@ def main() -> None:
     rows = []
     for case in args.only or CASES:
         preset, overrides, published, source = CASES[case]
-        s = run_trial(load_scenario(preset, overrides), args.patients, seed=args.seed, workers=args.workers).summary
-        rows.append({"case": case, "product": overrides.get("product", load_scenario(preset).product),
+        scenario = load_scenario(preset, overrides)
+        s = run_trial(scenario, args.patients, seed=args.seed, workers=args.workers).summary
+        rows.append({"case": case, "product": scenario.product,
                      "route": s["route"], "n_screened": s["n_screened"], "n_enrolled": s["n_enrolled"],
                      "orr": s["orr"], "orr_low95": s["orr_ci95"][0], "orr_high95": s["orr_ci95"][1],
                      "relapse_rate": s["relapse_rate"], "published_orr": published, "published": source})
